@@ -1,0 +1,1 @@
+"""The Clima operator: reconciles ClimaPipeline resources into running pipelines."""

@@ -1,0 +1,5 @@
+"""`python -m clima` is the `clima` command."""
+
+from clima.cli import main
+
+main()

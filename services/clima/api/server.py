@@ -1,0 +1,24 @@
+"""The api process: uvicorn with httptools on uvloop, drained on SIGTERM."""
+
+import uvloop
+
+from clima.api.app import create_app
+from clima.api.settings import ApiSettings
+from clima.common.lifecycle import wait_for_signal
+from clima.common.logs import configure
+from clima.common.web import start_http
+
+
+async def serve(settings: ApiSettings) -> None:
+    """Serves until SIGTERM/SIGINT, then finishes requests in flight and their batches."""
+    server, task = start_http(create_app(settings), settings.host, settings.port)
+    await wait_for_signal()
+    server.should_exit = True
+    await task
+
+
+def main() -> None:
+    """Entry point of `clima api`."""
+    settings = ApiSettings()
+    configure(settings.log_level, settings.log_json)
+    uvloop.run(serve(settings))

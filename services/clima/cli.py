@@ -1,0 +1,37 @@
+"""The `clima` command: one subcommand per process of the pipeline."""
+
+import argparse
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parses the subcommand and runs that process until it is told to stop."""
+    parser = argparse.ArgumentParser(prog="clima", description="Run one Clima process.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("api", help="HTTP api on :8080 (POST /clima, /clima/batch)")
+    sub.add_parser("proxy", help="HTTP /tweet on :8081 and gRPC pass-through on :50052")
+    sub.add_parser("writer", help="gRPC writer on :50051 publishing to Kafka and/or RabbitMQ")
+    consumer = sub.add_parser("consumer", help="apply reports from a broker to Valkey")
+    consumer.add_argument("source", choices=["kafka", "rabbit"])
+    sub.add_parser("operator", help="the Kubernetes operator (same as clima-operator)")
+    args = parser.parse_args(argv)
+    if args.command == "api":
+        from clima.api.server import main as run_api
+
+        run_api()
+    elif args.command == "proxy":
+        from clima.proxy.server import main as run_proxy
+
+        run_proxy()
+    elif args.command == "writer":
+        from clima.writer.server import main as run_writer
+
+        run_writer()
+    elif args.command == "consumer":
+        from clima.consumers.run import main as run_consumer
+
+        run_consumer(args.source)
+    else:
+        # the operator is its own program; services never import it
+        os.execvp("clima-operator", ["clima-operator", *sys.argv[2:]])  # noqa: S606, S607

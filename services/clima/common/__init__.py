@@ -1,0 +1,1 @@
+"""Small pieces every Clima process uses: logging, a health/metrics HTTP endpoint."""

@@ -1,0 +1,1 @@
+"""The consumers: take batches from Kafka or RabbitMQ and apply them to Valkey exactly once."""

@@ -1,0 +1,84 @@
+"""The Kafka consumer: a consumer group whose offsets move only after Valkey has the reports."""
+
+import asyncio
+import logging
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+
+from clima.consumers._decode import DeadLetter, sort_payloads
+from clima.consumers._metrics import record
+from clima.consumers.settings import ConsumerSettings
+from clima.store import Store
+
+logger = logging.getLogger(__name__)
+SOURCE = "kafka"
+
+
+class KafkaSource:
+    """Reads batches of messages, applies them, dead-letters the rest, then commits."""
+
+    def __init__(self, settings: ConsumerSettings, store: Store) -> None:
+        self._settings = settings
+        self._store = store
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": settings.kafka_broker,
+                "group.id": settings.kafka_group,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "max.poll.interval.ms": 600_000,
+            }
+        )
+        self._dead = Producer(
+            {"bootstrap.servers": settings.kafka_broker, "acks": "all", "enable.idempotence": True}
+        )
+        self.connected = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consumes until `stop` is set, then commits what was applied and closes."""
+        self._consumer.subscribe([self._settings.kafka_topic])
+        try:
+            while not stop.is_set():
+                messages = await asyncio.to_thread(
+                    self._consumer.consume, self._settings.max_batch_messages, 0.5
+                )
+                await self._handle(messages, stop)
+        finally:
+            await asyncio.to_thread(self._consumer.close)
+            await asyncio.to_thread(self._dead.flush, 10)
+
+    async def _handle(self, messages: list[Any], stop: asyncio.Event) -> None:
+        payloads = []
+        for message in messages:
+            error = message.error()
+            if error is None:
+                payloads.append(message.value() or b"")
+            elif error.code() != KafkaError._PARTITION_EOF:
+                logger.warning("kafka: %s", error)
+        self.connected = True
+        if not payloads:
+            return
+        sorted_ = sort_payloads(payloads)
+        if sorted_.dead:
+            await asyncio.to_thread(self._send_dead, sorted_.dead)
+        result = await self._store.apply_until_done(sorted_.reports, len(sorted_.dead), stop)
+        record(SOURCE, sorted_.reports, result, len(sorted_.dead))
+        await self._commit()
+
+    def _send_dead(self, dead: list[DeadLetter]) -> None:
+        for letter in dead:
+            logger.warning("kafka: dead letter: %s", letter.reason)
+            self._dead.produce(
+                self._settings.dead_topic, letter.payload, headers={"x-clima-reason": letter.reason}
+            )
+        remaining = self._dead.flush(30)
+        if remaining:
+            raise KafkaException(f"{remaining} dead letters not confirmed")
+
+    async def _commit(self) -> None:
+        try:
+            await asyncio.to_thread(self._consumer.commit, asynchronous=False)
+        except KafkaException as exc:
+            # a rebalance took the partitions; their new owner re-applies, and ids dedup
+            logger.warning("kafka: commit failed (%s); reports will be seen again", exc)

@@ -1,0 +1,82 @@
+"""`python -m clima.local up|down|burst`: the pipeline on this machine, for `make up`."""
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from clima.local._burst import burst, summary
+from clima.local._pipeline import LocalPipeline
+
+STATE = Path(os.environ.get("CLIMA_STATE_DIR", ".state"))
+PIDS = STATE / "run" / "pids.json"
+
+
+def up(mode: str, reports: int) -> None:
+    """Starts the services, sends a burst, prints where to look."""
+    if PIDS.exists():
+        print(f"pipeline already running (pids in {PIDS}); `make down` first", file=sys.stderr)
+        sys.exit(1)
+    pipeline = LocalPipeline(mode=mode, env={}, log_dir=STATE / "run" / "logs")
+    print(f"==> starting api, proxy, writer ({mode}) and consumers")
+    try:
+        pipeline.start()
+    except (RuntimeError, TimeoutError):
+        pipeline.stop()
+        raise
+    PIDS.write_text(json.dumps({n: p.pid for n, p in pipeline.processes.items()}))
+    print(f"==> sending {reports} reports to {pipeline.api_url}/clima")
+    result = asyncio.run(burst(pipeline.api_url, reports))
+    print(f"    {result}")
+    print(asyncio.run(summary()))
+
+
+def down() -> None:
+    """SIGTERMs the services `up` started and waits for them to exit."""
+    if not PIDS.exists():
+        print("no pipeline processes running")
+        return
+    pids: dict[str, int] = json.loads(PIDS.read_text())
+    for name in ["api", "proxy", "writer", "kafka-consumer", "rabbit-consumer", "view"]:
+        if name in pids:
+            _terminate(name, pids[name])
+    PIDS.unlink()
+
+
+def _terminate(name: str, pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            print(f"    stopped {name}")
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    print(f"    killed {name} (did not stop in 20 s)")
+
+
+def main() -> None:
+    """Parses the command."""
+    parser = argparse.ArgumentParser(prog="python -m clima.local")
+    sub = parser.add_subparsers(dest="command", required=True)
+    start = sub.add_parser("up")
+    start.add_argument("--mode", default=os.environ.get("WRITER_TARGET", "both"))
+    start.add_argument("--reports", type=int, default=3000)
+    sub.add_parser("down")
+    args = parser.parse_args()
+    if args.command == "up":
+        up(args.mode, args.reports)
+    else:
+        down()
+
+
+main()

@@ -1,0 +1,65 @@
+"""A short burst of seed-shaped traffic and a summary of what reached Valkey."""
+
+import asyncio
+import os
+import random
+import time
+
+import httpx
+import valkey.asyncio as valkey
+
+from clima.contract import MUNICIPALITIES
+from clima.store import STATS_HASH, WEATHER_COUNTS_HASH, latest_key, stream_key
+
+
+def seed_body(rng: random.Random) -> dict[str, int]:
+    """The seed's Locust body: codes 1-4, 18-28 °C, 40-80 %."""
+    return {
+        "municipality": rng.randint(1, 4),
+        "temperature": rng.randint(18, 28),
+        "humidity": rng.randint(40, 80),
+        "weather": rng.randint(1, 4),
+    }
+
+
+async def burst(api_url: str, reports: int, concurrency: int = 64) -> str:
+    """POSTs `reports` single reports with `concurrency` clients; returns a one-line result."""
+    rng = random.Random(42)  # noqa: S311 - traffic, not secrets
+    statuses: dict[int, int] = {}
+    queue: asyncio.Queue[dict[str, int]] = asyncio.Queue()
+    for _ in range(reports):
+        queue.put_nowait(seed_body(rng))
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=api_url, limits=limits, timeout=30) as client:
+
+        async def worker() -> None:
+            while not queue.empty():
+                answer = await client.post("/clima", json=queue.get_nowait())
+                statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return f"{reports} reports in {elapsed:.2f}s ({reports / elapsed:.0f}/s), answers {statuses}"
+
+
+async def summary(timeout_s: float = 30) -> str:
+    """Waits until Valkey's applied count stops growing, then describes what is there."""
+    client = valkey.from_url(os.environ["VALKEY_SERVICE_URL"], decode_responses=True)
+    previous, deadline = -1, time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        applied = int(await client.hget(STATS_HASH, "applied") or 0)
+        if applied == previous:
+            break
+        previous = applied
+        await asyncio.sleep(1)
+    lines = [f"==> Valkey: {previous} reports applied", "    per weather:"]
+    counts = await client.hgetall(WEATHER_COUNTS_HASH)
+    lines += [f"      {name:10} {count}" for name, count in sorted(counts.items())]
+    lines.append("    latest per municipality (HGETALL municipality:<slug>):")
+    for m in MUNICIPALITIES:
+        latest = await client.hgetall(latest_key(m.slug))
+        size = await client.xlen(stream_key(m.slug))
+        lines.append(f"      {m.name:10} {latest}  stream clima:{m.slug} has {size} entries")
+    await client.aclose()
+    return "\n".join(lines)

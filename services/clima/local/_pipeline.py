@@ -1,0 +1,163 @@
+"""Starts api, proxy, writer and consumers as child processes and stops them cleanly."""
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Where each process listens."""
+
+    api: int = 8080
+    proxy_http: int = 8081
+    proxy_grpc: int = 50052
+    writer: int = 50051
+    writer_probe: int = 9101
+    kafka_consumer_probe: int = 9102
+    rabbit_consumer_probe: int = 9103
+
+    @classmethod
+    def free(cls) -> "Ports":
+        """Fresh free ports for every process (tests run beside `make up`)."""
+        return cls(*(free_port() for _ in range(7)))
+
+
+@dataclass
+class LocalPipeline:
+    """The five processes of the data plane, wired to brokers and Valkey given in `env`."""
+
+    mode: str
+    env: dict[str, str]
+    log_dir: Path
+    ports: Ports = field(default_factory=Ports)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def consumers(self) -> list[str]:
+        """The consumers this mode needs."""
+        return {"kafka": ["kafka"], "rabbit": ["rabbit"]}.get(self.mode, ["kafka", "rabbit"])
+
+    def start(self, timeout_s: float = 60) -> None:
+        """Starts every process and waits until each reports ready."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        p = self.ports
+        self._spawn(
+            "writer",
+            ["writer"],
+            {
+                "WRITER_TARGET": self.mode,
+                "CLIMA_WRITER_HOST": "127.0.0.1",
+                "CLIMA_WRITER_PORT": str(p.writer),
+                "CLIMA_WRITER_PROBE_PORT": str(p.writer_probe),
+            },
+        )
+        self._spawn(
+            "proxy",
+            ["proxy"],
+            {
+                "GRPC_SERVER_URL": f"127.0.0.1:{p.writer}",
+                "CLIMA_PROXY_HOST": "127.0.0.1",
+                "CLIMA_PROXY_HTTP_PORT": str(p.proxy_http),
+                "CLIMA_PROXY_GRPC_PORT": str(p.proxy_grpc),
+            },
+        )
+        self._spawn(
+            "api",
+            ["api"],
+            {
+                "GRPC_SERVER_URL": f"127.0.0.1:{p.proxy_grpc}",
+                "CLIMA_API_HOST": "127.0.0.1",
+                "CLIMA_API_PORT": str(p.api),
+            },
+        )
+        probes = {"kafka": p.kafka_consumer_probe, "rabbit": p.rabbit_consumer_probe}
+        for source in self.consumers():
+            self._spawn(
+                f"{source}-consumer",
+                ["consumer", source],
+                {
+                    "CLIMA_CONSUMER_HOST": "127.0.0.1",
+                    "CLIMA_CONSUMER_PROBE_PORT": str(probes[source]),
+                },
+            )
+        checks = {
+            "writer": f"http://127.0.0.1:{p.writer_probe}/readyz",
+            "proxy": f"http://127.0.0.1:{p.proxy_http}/health",
+            "api": f"http://127.0.0.1:{p.api}/readyz",
+        }
+        for source in self.consumers():
+            checks[f"{source}-consumer"] = f"http://127.0.0.1:{probes[source]}/readyz"
+        for name, url in checks.items():
+            self._wait_ready(name, url, timeout_s)
+
+    @property
+    def api_url(self) -> str:
+        """Base URL of the api."""
+        return f"http://127.0.0.1:{self.ports.api}"
+
+    def _spawn(self, name: str, args: list[str], extra: dict[str, str]) -> None:
+        env = {**os.environ, **self.env, **extra}
+        cmd = [sys.executable, "-m", "clima", *args]
+        with (self.log_dir / f"{name}.log").open("ab") as log:
+            self.processes[name] = subprocess.Popen(  # noqa: S603 - our own program
+                cmd, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        logger.info("started %s (pid %s)", name, self.processes[name].pid)
+
+    def _wait_ready(self, name: str, url: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            process = self.processes[name]
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"{name} exited with {process.returncode}; see {self.log_dir}/{name}.log"
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - loopback only
+                    if answer.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(
+            f"{name} not ready after {timeout_s}s ({url}); see {self.log_dir}/{name}.log"
+        )
+
+    def kill(self, name: str) -> None:
+        """SIGKILLs one process (fault tests)."""
+        self.processes[name].kill()
+        self.processes[name].wait()
+
+    def stop(self, timeout_s: float = 20) -> dict[str, int]:
+        """SIGTERMs every process (api first, consumers last) and returns their exit codes."""
+        codes: dict[str, int] = {}
+        order = ["api", "proxy", "writer", "kafka-consumer", "rabbit-consumer"]
+        for name in [n for n in order if n in self.processes]:
+            process = self.processes.pop(name)
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout_s)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            codes[name] = process.returncode
+        return codes

@@ -1,0 +1,77 @@
+"""The writer's logic without gRPC: validate, route, publish, and answer with the brokers."""
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from clima.contract import Report
+from clima.contract.rules import report_problem
+from clima.writer._route import brokers_of, messages, route
+from clima.writer.errors import BrokerUnavailableError
+from clima.writer.settings import Mode
+
+logger = logging.getLogger(__name__)
+
+
+class Publisher(Protocol):
+    """What the writer needs of a broker client."""
+
+    @property
+    def healthy(self) -> bool: ...
+
+    def publish(self, messages: list[tuple[bytes, bytes]]) -> Awaitable[None]: ...
+
+
+class InvalidReportError(ValueError):
+    """A report in the request breaks the contract; the whole request is refused."""
+
+
+def check(reports: Sequence[Report]) -> None:
+    """Raises InvalidReportError naming the first bad report and field."""
+    if not reports:
+        raise InvalidReportError("reports: the batch is empty")
+    for index, report in enumerate(reports):
+        problem = report_problem(report)
+        if problem is not None:
+            raise InvalidReportError(f"reports[{index}].{problem}")
+
+
+class Writer:
+    """Publishes batches to the brokers of the mode; success means all of them confirmed."""
+
+    def __init__(self, mode: Mode, publishers: dict[str, Publisher], seed: int | None = None):
+        missing = [b for b in brokers_of(mode) if b not in publishers]
+        if missing:
+            raise ValueError(f"mode {mode} needs publishers for {missing}")
+        self._mode: Mode = mode
+        self._publishers = publishers
+        self._rng = random.Random(seed)  # noqa: S311 - spreading load, not security
+
+    @property
+    def ready(self) -> bool:
+        """True when every broker of the mode looks reachable."""
+        return all(self._publishers[b].healthy for b in brokers_of(self._mode))
+
+    async def write(self, reports: Sequence[Report]) -> list[str]:
+        """Makes every report durable; BrokerUnavailableError when any broker cannot confirm."""
+        check(reports)
+        routed = route(self._mode, reports, self._rng)
+        for broker in routed:
+            if not self._publishers[broker].healthy:
+                raise BrokerUnavailableError(f"{broker}: unavailable")
+        sends: list[Callable[[], Awaitable[None]]] = [
+            _bind(self._publishers[b], messages(batch)) for b, batch in routed.items()
+        ]
+        results = await asyncio.gather(*(send() for send in sends), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            if not all(isinstance(f, BrokerUnavailableError) for f in failures):
+                logger.error("unexpected publish failure: %r", failures)
+            raise BrokerUnavailableError("; ".join(str(f) for f in failures))
+        return sorted(routed)
+
+
+def _bind(publisher: Publisher, batch: list[tuple[bytes, bytes]]) -> Callable[[], Awaitable[None]]:
+    return lambda: publisher.publish(batch)

@@ -1,0 +1,112 @@
+"""The writer process: a gRPC ReportWriter in front of the brokers, plus probes."""
+
+import logging
+
+import grpc
+import uvloop
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from prometheus_client import Counter, Histogram
+
+from clima.common.lifecycle import wait_for_signal
+from clima.common.logs import configure
+from clima.common.probe import serve_probes
+from clima.contract import (
+    SERVICE_NAME,
+    Ack,
+    Report,
+    ReportBatch,
+    ReportWriterServicer,
+    add_ReportWriterServicer_to_server,
+)
+from clima.writer._core import InvalidReportError, Publisher, Writer
+from clima.writer._kafka import KafkaPublisher
+from clima.writer._rabbit import RabbitPublisher
+from clima.writer._route import KAFKA, RABBIT, brokers_of
+from clima.writer.errors import BrokerUnavailableError, ConfigurationError
+from clima.writer.settings import WriterSettings
+
+logger = logging.getLogger(__name__)
+WRITTEN = Counter("clima_writer_reports_total", "Reports made durable", ["broker"])
+REFUSED = Counter("clima_writer_refused_total", "Requests refused", ["reason"])
+LATENCY = Histogram("clima_writer_batch_seconds", "Time to make a batch durable")
+
+
+class ReportWriterService(ReportWriterServicer):
+    """Adapts gRPC calls to Writer.write."""
+
+    def __init__(self, writer: Writer) -> None:
+        self._writer = writer
+
+    async def SendReport(self, request: Report, context: grpc.aio.ServicerContext) -> Ack:  # noqa: N802
+        return await self._write([request], context)
+
+    async def SendBatch(self, request: ReportBatch, context: grpc.aio.ServicerContext) -> Ack:  # noqa: N802
+        return await self._write(list(request.reports), context)
+
+    async def _write(self, reports: list[Report], context: grpc.aio.ServicerContext) -> Ack:
+        try:
+            with LATENCY.time():
+                brokers = await self._writer.write(reports)
+        except InvalidReportError as exc:
+            REFUSED.labels("invalid").inc()
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except BrokerUnavailableError as exc:
+            REFUSED.labels("unavailable").inc()
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        for broker in brokers:
+            WRITTEN.labels(broker).inc(len(reports))
+        return Ack(accepted=len(reports), brokers=brokers)
+
+
+async def _publishers(settings: WriterSettings) -> dict[str, Publisher]:
+    wanted = brokers_of(settings.mode)
+    publishers: dict[str, Publisher] = {}
+    if KAFKA in wanted:
+        kafka = KafkaPublisher(
+            settings.kafka_broker, settings.kafka_topic, settings.publish_timeout_s
+        )
+        kafka.start(settings.kafka_broker, settings.kafka_partitions)
+        publishers[KAFKA] = kafka
+    if RABBIT in wanted:
+        if not settings.rabbitmq_url:
+            raise ConfigurationError(f"RABBITMQ_URL is required in mode {settings.mode}")
+        rabbit = RabbitPublisher(
+            settings.rabbitmq_url, settings.rabbit_queue, settings.publish_timeout_s
+        )
+        rabbit.start()
+        publishers[RABBIT] = rabbit
+    return publishers
+
+
+async def serve(settings: WriterSettings) -> None:
+    """Runs until SIGTERM/SIGINT, then finishes in-flight calls and flushes the brokers."""
+    publishers = await _publishers(settings)
+    writer = Writer(settings.mode, publishers)
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)])
+    add_ReportWriterServicer_to_server(ReportWriterService(writer), server)  # type: ignore[no-untyped-call]
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    await server.start()
+    serving = health_pb2.HealthCheckResponse.SERVING
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, serving)
+    probes = await serve_probes(settings.host, settings.probe_port, lambda: writer.ready)
+    logger.info("writer listening on %s:%s, mode=%s", settings.host, port, settings.mode)
+    await wait_for_signal()
+    logger.info("writer draining")
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(grace=10)
+    probes.close()
+    for publisher in publishers.values():
+        if isinstance(publisher, KafkaPublisher):
+            publisher.close()
+        elif isinstance(publisher, RabbitPublisher):
+            await publisher.close()
+
+
+def main() -> None:
+    """Entry point of `clima writer`."""
+    settings = WriterSettings()
+    configure(settings.log_level, settings.log_json)
+    uvloop.run(serve(settings))

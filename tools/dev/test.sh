@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# `make test`: static checks, then unit, integration and e2e suites against real components.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+step() { printf '\n==> %s\n' "$*"; }
+step "lint (ruff, import contracts, generated code)"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/lint-imports
+bash tools/dev/proto.sh --check
+step "types (mypy --strict)"
+.venv/bin/mypy
+step "installing and starting Kafka, RabbitMQ and Valkey"
+bash tools/local/infra.sh install
+bash tools/local/infra.sh up
+step "unit, integration and e2e tests"
+mkdir -p out
+.venv/bin/python -m pytest tests -p no:cacheprovider --junitxml=out/junit.xml "$@"
