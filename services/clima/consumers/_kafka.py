@@ -6,6 +6,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
+from clima.common.retry import retry
+from clima.common.topics import ensure_topic
 from clima.consumers._decode import DeadLetter, sort_payloads
 from clima.consumers._metrics import record
 from clima.consumers.settings import ConsumerSettings
@@ -37,6 +39,7 @@ class KafkaSource:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consumes until `stop` is set, then commits what was applied and closes."""
+        await self._ensure_topics(stop)
         self._consumer.subscribe([self._settings.kafka_topic])
         try:
             while not stop.is_set():
@@ -47,6 +50,15 @@ class KafkaSource:
         finally:
             await asyncio.to_thread(self._consumer.close)
             await asyncio.to_thread(self._dead.flush, 10)
+
+    async def _ensure_topics(self, stop: asyncio.Event) -> None:
+        """Creates the work and dead-letter topics, waiting for Kafka if it is not up yet."""
+        s = self._settings
+        await retry(
+            "kafka: ensure topics",
+            lambda: asyncio.to_thread(_ensure_both, s.kafka_broker, s.kafka_topic, s.dead_topic),
+            stop,
+        )
 
     async def _handle(self, messages: list[Any], stop: asyncio.Event) -> None:
         payloads = []
@@ -61,7 +73,10 @@ class KafkaSource:
             return
         sorted_ = sort_payloads(payloads)
         if sorted_.dead:
-            await asyncio.to_thread(self._send_dead, sorted_.dead)
+            dead = sorted_.dead
+            await retry(
+                "kafka: dead letters", lambda: asyncio.to_thread(self._send_dead, dead), stop
+            )
         result = await self._store.apply_until_done(sorted_.reports, len(sorted_.dead), stop)
         record(SOURCE, sorted_.reports, result, len(sorted_.dead))
         await self._commit()
@@ -82,3 +97,8 @@ class KafkaSource:
         except KafkaException as exc:
             # a rebalance took the partitions; their new owner re-applies, and ids dedup
             logger.warning("kafka: commit failed (%s); reports will be seen again", exc)
+
+
+def _ensure_both(bootstrap: str, topic: str, dead_topic: str) -> None:
+    ensure_topic(bootstrap, topic, partitions=4)
+    ensure_topic(bootstrap, dead_topic, partitions=1)
