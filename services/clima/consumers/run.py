@@ -12,7 +12,7 @@ from clima.common.probe import serve_probes
 from clima.consumers._kafka import KafkaSource
 from clima.consumers._rabbit import RabbitSource
 from clima.consumers.settings import ConsumerSettings
-from clima.store import Store, StoreSettings
+from clima.store import Store, StoreSettings, StoreUnavailableError
 
 logger = logging.getLogger(__name__)
 Source = Literal["kafka", "rabbit"]
@@ -34,9 +34,15 @@ async def serve(
     signal_task = asyncio.create_task(wait_for_signal())
     logger.info("%s consumer started", source_name)
     await asyncio.wait({worker, signal_task}, return_when=asyncio.FIRST_COMPLETED)
+    asked_to_stop = signal_task.done()
     stop.set()
     try:
         await worker
+    except StoreUnavailableError:
+        if not asked_to_stop:
+            raise
+        # the batch in hand was never acknowledged: the broker delivers it again later
+        logger.warning("stopped while Valkey was unavailable; the batch in hand stays queued")
     finally:
         signal_task.cancel()
         probes.close()
