@@ -14,6 +14,7 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("writer", help="gRPC writer on :50051 publishing to Kafka and/or RabbitMQ")
     consumer = sub.add_parser("consumer", help="apply reports from a broker to Valkey")
     consumer.add_argument("source", choices=["kafka", "rabbit"])
+    sub.add_parser("view", help="local page of the dashboard's panels on :8090")
     sub.add_parser("operator", help="the Kubernetes operator (same as clima-operator)")
     args = parser.parse_args(argv)
     if args.command == "api":
@@ -32,6 +33,10 @@ def main(argv: list[str] | None = None) -> None:
         from clima.consumers.run import main as run_consumer
 
         run_consumer(args.source)
+    elif args.command == "view":
+        from clima.view.server import main as run_view
+
+        run_view()
     else:
         # the operator is its own program; services never import it
         os.execvp("clima-operator", ["clima-operator", *sys.argv[2:]])  # noqa: S606, S607

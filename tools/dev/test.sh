@@ -13,6 +13,10 @@ step "types (mypy --strict)"
 step "installing and starting Kafka, RabbitMQ and Valkey"
 bash tools/local/infra.sh install
 bash tools/local/infra.sh up
+step "installing headless Chromium (for the local view's page test)"
+bash tools/dev/chromium.sh
+step "building the local Kubernetes control plane, kwok and helm (first time ~20 min, then cached)"
+bash tools/cluster/build.sh
 step "unit, integration and e2e tests"
 mkdir -p out
 .venv/bin/python -m pytest tests -p no:cacheprovider --junitxml=out/junit.xml "$@"

@@ -10,6 +10,7 @@ set -a; . .state/infra/env; set +a
 cat <<TXT
 
 Clima is running (mode: $mode).
+  dashboard  http://127.0.0.1:8090/            (the Grafana panels, read from Valkey)
   api        http://127.0.0.1:8080/clima      (OpenAPI at http://127.0.0.1:8080/docs)
   proxy      http://127.0.0.1:8081/tweet
   logs       .state/run/logs/

@@ -28,11 +28,13 @@ def up(mode: str, reports: int) -> None:
     except (RuntimeError, TimeoutError):
         pipeline.stop()
         raise
+    view_url = pipeline.start_view(int(os.environ.get("CLIMA_VIEW_PORT", "8090")))
     PIDS.write_text(json.dumps({n: p.pid for n, p in pipeline.processes.items()}))
     print(f"==> sending {reports} reports to {pipeline.api_url}/clima")
     result = asyncio.run(burst(pipeline.api_url, reports))
     print(f"    {result}")
     print(asyncio.run(summary()))
+    print(f"==> dashboard panels, refreshing every 2 s: {view_url}")
 
 
 def down() -> None:

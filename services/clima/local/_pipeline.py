@@ -108,6 +108,13 @@ class LocalPipeline:
         for name, url in checks.items():
             self._wait_ready(name, url, timeout_s)
 
+    def start_view(self, port: int, timeout_s: float = 30) -> str:
+        """Starts the local page of the dashboard's panels; returns its URL."""
+        self._spawn("view", ["view"], {"CLIMA_VIEW_PORT": str(port)})
+        url = f"http://127.0.0.1:{port}/"
+        self._wait_ready("view", url, timeout_s)
+        return url
+
     @property
     def api_url(self) -> str:
         """Base URL of the api."""
@@ -149,7 +156,7 @@ class LocalPipeline:
     def stop(self, timeout_s: float = 20) -> dict[str, int]:
         """SIGTERMs every process (api first, consumers last) and returns their exit codes."""
         codes: dict[str, int] = {}
-        order = ["api", "proxy", "writer", "kafka-consumer", "rabbit-consumer"]
+        order = ["api", "proxy", "writer", "kafka-consumer", "rabbit-consumer", "view"]
         for name in [n for n in order if n in self.processes]:
             process = self.processes.pop(name)
             if process.poll() is None:

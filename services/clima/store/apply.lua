@@ -66,7 +66,8 @@ for _, start in ipairs(starts) do
     'interval', start, 'temperature', string.format('%.4f', tsum / count),
     'humidity', string.format('%.4f', hsum / count), 'count', count)
 end
-if applied > 0 then redis.call('HINCRBY', 'clima:stats', 'applied', applied) end
-if duplicates > 0 then redis.call('HINCRBY', 'clima:stats', 'duplicates', duplicates) end
-if dead_letters > 0 then redis.call('HINCRBY', 'clima:stats', 'dead_letters', dead_letters) end
+-- all three totals exist from the first apply, so panels show 0 rather than nothing
+redis.call('HINCRBY', 'clima:stats', 'applied', applied)
+redis.call('HINCRBY', 'clima:stats', 'duplicates', duplicates)
+redis.call('HINCRBY', 'clima:stats', 'dead_letters', dead_letters)
 return {applied, duplicates}
