@@ -3,6 +3,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
 MODE ?= both
+CHART_REGISTRY ?= oci://127.0.0.1:5000/charts
+IMAGE_REGISTRY ?= 127.0.0.1:5000
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -32,10 +34,23 @@ typecheck: venv ## mypy --strict
 proto: venv ## regenerate the Python code of proto/
 	@bash tools/dev/proto.sh
 
+chart-lint: ## helm lint and the values schema current with the CRD
+	@bash tools/dev/chart.sh lint
+
+chart-push: ## package the chart and push it: make chart-push CHART_REGISTRY=oci://host/path
+	@bash tools/dev/chart.sh push $(CHART_REGISTRY)
+
+images: ## build the Clima image (needs docker or buildah)
+	@REGISTRY=$(IMAGE_REGISTRY) bash tools/dev/images.sh build
+
+push: ## push the image: make push IMAGE_REGISTRY=host[:port]
+	@REGISTRY=$(IMAGE_REGISTRY) bash tools/dev/images.sh push
+
 cluster-up: ## build (first time) and start the local Kubernetes control plane
 	@bash tools/cluster/cluster.sh up
 
 cluster-down: ## stop the local Kubernetes control plane
 	@bash tools/cluster/cluster.sh down
 
-.PHONY: help venv up down test test-unit lint typecheck proto cluster-up cluster-down
+.PHONY: help venv up down test test-unit lint typecheck proto chart-lint chart-push images push \
+	cluster-up cluster-down

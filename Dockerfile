@@ -1,0 +1,41 @@
+# syntax=docker/dockerfile:1
+# The Clima image: one image for every Clima process (`clima api|proxy|writer|consumer ...`,
+# the entrypoint) and for the operator (`clima-operator`, which the chart sets as command).
+#   tools/dev/images.sh build            # docker, podman or buildah
+#   tools/dev/images.sh push             # to $REGISTRY (default 127.0.0.1:5000)
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# --- builder: the clima wheel and wheels of all its dependencies --------------------------
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+WORKDIR /src
+# pyproject.toml names README.md as the package's readme; the wheel needs nothing else.
+COPY pyproject.toml README.md ./
+COPY services ./services
+COPY operator ./operator
+RUN pip wheel --wheel-dir /wheels .
+
+# --- runtime: only the installed wheels, run as uid 10001 ---------------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="clima" \
+      org.opencontainers.image.description="Clima: api, proxy, writer, consumers and operator" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+# The wheels are bind-mounted from the builder, so they never become a layer of this image.
+RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
+    pip install --no-index --find-links=/wheels clima \
+ && groupadd --system --gid 10001 clima \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin clima
+# Numeric, so that Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
+USER 10001:10001
+# api 8080, proxy 8081 and 50052, writer 50051, operator liveness 8080 and metrics 9090
+EXPOSE 8080 8081 50051 50052 9090
+ENTRYPOINT ["clima"]
+CMD ["--help"]

@@ -1,0 +1,50 @@
+{{/*
+What the operator does with each kind, read from its code (operator/clima_operator):
+- kube.py reads pipelines and Secrets by name (get), lists children by label (list),
+  creates the credentials Secret (create), server-side applies children and the pipeline
+  status (patch; an apply that creates the object also needs create), merge-patches the
+  Secret (patch) and deletes children the spec no longer wants (delete);
+- kopf watches pipelines, Deployments and StatefulSets (list, watch), keeps its progress in
+  annotations and its finalizer on pipelines (patch) and posts core Events (create).
+*/}}
+{{- define "clima.operatorRules" -}}
+- apiGroups: ["clima.io"]
+  resources: ["climapipelines"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["clima.io"]
+  resources: ["climapipelines/status"]
+  verbs: ["patch"]
+- apiGroups: ["apps"]
+  resources: ["deployments", "statefulsets"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
+- apiGroups: [""]
+  resources: ["services", "configmaps"]
+  verbs: ["list", "create", "patch", "delete"]
+- apiGroups: ["networking.k8s.io"]
+  resources: ["ingresses"]
+  verbs: ["list", "create", "patch", "delete"]
+- apiGroups: ["autoscaling"]
+  resources: ["horizontalpodautoscalers"]
+  verbs: ["list", "create", "patch", "delete"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "create", "patch"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+{{- end -}}
+
+{{/*
+Cluster-scoped reads kopf makes at start-up and while running: the CRDs (to notice the
+ClimaPipeline CRD appear or change) and, when it serves one namespace, the namespaces.
+*/}}
+{{- define "clima.discoveryRules" -}}
+- apiGroups: ["apiextensions.k8s.io"]
+  resources: ["customresourcedefinitions"]
+  verbs: ["list", "watch"]
+{{- if include "clima.watchNamespace" . }}
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["list", "watch"]
+{{- end }}
+{{- end -}}

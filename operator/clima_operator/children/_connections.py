@@ -1,0 +1,76 @@
+"""How Clima processes reach Kafka, RabbitMQ and Valkey, managed or external.
+
+Passwords never appear in a manifest: they come from a Secret into an environment variable,
+and URLs embed them with Kubernetes' dependent expansion ``$(VAR)``, so the password
+variable is always listed before the URL that uses it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clima_operator.children import credentials
+from clima_operator.children._meta import Context
+from clima_operator.children._pods import env, env_from_secret
+
+KAFKA_PORT = 9092
+RABBITMQ_PORT = 5672
+VALKEY_PORT = 6379
+RABBITMQ_USER = "clima"
+
+
+def _split(address: str, default_port: int) -> tuple[str, int]:
+    host, _, number = address.partition(":")
+    return host, int(number) if number else default_port
+
+
+def kafka_bootstrap(ctx: Context) -> str:
+    """``host:port`` list of the Kafka brokers."""
+    if ctx.spec.kafka.type == "external" and ctx.spec.kafka.external.address:
+        return ctx.spec.kafka.external.address
+    return f"{ctx.owner.child('kafka')}:{KAFKA_PORT}"
+
+
+def _password(ctx: Context, variable: str, external: Any, managed_key: str) -> dict[str, Any]:
+    if external is not None:
+        return env_from_secret(variable, external.name, external.key)
+    return env_from_secret(variable, credentials.secret_name(ctx.owner), managed_key)
+
+
+def rabbitmq_env(ctx: Context) -> list[dict[str, Any]]:
+    """``RABBITMQ_PASSWORD`` and the ``RABBITMQ_URL`` built from it."""
+    rabbit = ctx.spec.rabbitmq
+    if rabbit.type == "external" and rabbit.external.address:
+        host, number = _split(rabbit.external.address, RABBITMQ_PORT)
+        user, ref = rabbit.external.username, rabbit.external.secret_ref
+    else:
+        host, number = ctx.owner.child("rabbitmq"), RABBITMQ_PORT
+        user, ref = RABBITMQ_USER, None
+    return [
+        _password(ctx, "RABBITMQ_PASSWORD", ref, credentials.RABBITMQ_PASSWORD),
+        env("RABBITMQ_URL", f"amqp://{user}:$(RABBITMQ_PASSWORD)@{host}:{number}/"),
+    ]
+
+
+def valkey_address(ctx: Context) -> tuple[str, int]:
+    """Host and port of Valkey."""
+    valkey = ctx.spec.valkey
+    if valkey.type == "external" and valkey.external.address:
+        return _split(valkey.external.address, VALKEY_PORT)
+    return ctx.owner.child("valkey"), VALKEY_PORT
+
+
+def valkey_password(ctx: Context) -> dict[str, Any]:
+    """``VALKEY_PASSWORD`` from the managed credentials or the external secretRef."""
+    valkey = ctx.spec.valkey
+    ref = valkey.external.secret_ref if valkey.type == "external" else None
+    return _password(ctx, "VALKEY_PASSWORD", ref, credentials.VALKEY_PASSWORD)
+
+
+def valkey_env(ctx: Context) -> list[dict[str, Any]]:
+    """``VALKEY_PASSWORD`` and the ``VALKEY_SERVICE_URL`` built from it."""
+    host, number = valkey_address(ctx)
+    return [
+        valkey_password(ctx),
+        env("VALKEY_SERVICE_URL", f"redis://:$(VALKEY_PASSWORD)@{host}:{number}/0"),
+    ]

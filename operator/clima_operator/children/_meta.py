@@ -1,0 +1,83 @@
+"""Names, labels and owner references shared by every child of a ClimaPipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from clima_operator.crd import GROUP, KIND, VERSION
+from clima_operator.spec import PipelineSpec
+
+Manifest = dict[str, Any]
+
+MANAGED_BY = "clima-operator"
+PIPELINE_LABEL = f"{GROUP}/pipeline"
+CHECKSUM_ANNOTATION = f"{GROUP}/config-checksum"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The ClimaPipeline the children belong to."""
+
+    name: str
+    namespace: str
+    uid: str
+
+    def child(self, suffix: str) -> str:
+        """The deterministic name of a child: ``<pipeline>-<suffix>``."""
+        return f"{self.name}-{suffix}"
+
+    def reference(self) -> dict[str, Any]:
+        """An owner reference making the pipeline the controller of a child (for GC)."""
+        return {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a builder needs: who owns the children, the validated spec, shipped files."""
+
+    owner: Owner
+    spec: PipelineSpec
+    dashboards: Mapping[str, str] = field(default_factory=dict)
+
+
+def selector_labels(owner: Owner, component: str) -> dict[str, str]:
+    """Labels that select one component's pods; never changes for the life of a child."""
+    return {
+        "app.kubernetes.io/name": "clima",
+        "app.kubernetes.io/instance": owner.name,
+        "app.kubernetes.io/component": component,
+    }
+
+
+def labels(owner: Owner, component: str) -> dict[str, str]:
+    """All labels of a child and of its pods."""
+    return {
+        **selector_labels(owner, component),
+        "app.kubernetes.io/part-of": "clima",
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        PIPELINE_LABEL: owner.name,
+    }
+
+
+def metadata(
+    owner: Owner, component: str, name: str, annotations: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Metadata of a child: name, namespace, labels and the controller owner reference."""
+    meta: dict[str, Any] = {
+        "name": name,
+        "namespace": owner.namespace,
+        "labels": labels(owner, component),
+        "ownerReferences": [owner.reference()],
+    }
+    if annotations:
+        meta["annotations"] = dict(annotations)
+    return meta

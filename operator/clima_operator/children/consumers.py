@@ -1,0 +1,53 @@
+"""The broker consumers, one Deployment per broker the mode uses, writing into Valkey."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clima_operator.children._clima import Process, clima_deployment
+from clima_operator.children._connections import kafka_bootstrap, rabbitmq_env, valkey_env
+from clima_operator.children._meta import Context, Manifest
+from clima_operator.children._pods import env, http_probe, port
+from clima_operator.spec import ConsumerSpec
+
+KAFKA_COMPONENT = "kafka-consumer"
+RABBIT_COMPONENT = "rabbit-consumer"
+HTTP_PORT = 9102
+
+
+def _process(
+    ctx: Context, component: str, settings: ConsumerSpec, broker: str, source: list[dict[str, Any]]
+) -> Process:
+    retention = env("CLIMA_STREAM_MAXLEN", str(ctx.spec.retention.stream_max_len))
+    return Process(
+        component=component,
+        settings=settings,
+        args=["consumer", broker],
+        env=[*source, *valkey_env(ctx), retention],
+        ports=[port("http", HTTP_PORT)],
+        liveness=http_probe("/healthz", "http"),
+        readiness=http_probe("/healthz", "http", period=5),
+        replicas=settings.replicas,
+    )
+
+
+def kafka_process(ctx: Context) -> Process:
+    """The Kafka consumer process."""
+    source = [env("KAFKA_BROKER", kafka_bootstrap(ctx)), env("CLIMA_KAFKA_TOPIC", "clima")]
+    return _process(ctx, KAFKA_COMPONENT, ctx.spec.kafka_consumer, "kafka", source)
+
+
+def rabbit_process(ctx: Context) -> Process:
+    """The RabbitMQ consumer process."""
+    source = [*rabbitmq_env(ctx), env("CLIMA_RABBIT_QUEUE", "clima")]
+    return _process(ctx, RABBIT_COMPONENT, ctx.spec.rabbit_consumer, "rabbit", source)
+
+
+def build(ctx: Context) -> list[Manifest]:
+    """The consumers of the brokers ``spec.mode`` uses (no Service: nothing calls them)."""
+    objects = []
+    if ctx.spec.uses_kafka:
+        objects.append(clima_deployment(ctx, kafka_process(ctx)))
+    if ctx.spec.uses_rabbit:
+        objects.append(clima_deployment(ctx, rabbit_process(ctx)))
+    return objects

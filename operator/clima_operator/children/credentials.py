@@ -1,0 +1,57 @@
+"""The pipeline's generated passwords: one Secret, created once and never regenerated.
+
+Passwords are random (``secrets.token_urlsafe``), so they are safe inside URLs. If a Secret
+named ``<pipeline>-credentials`` exists already (made by the operator earlier, or by a person
+who wants chosen passwords), its keys are kept and only missing keys are added.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from clima_operator.children._meta import Manifest, Owner, metadata
+
+SUFFIX = "credentials"
+# Names of keys in the Secret, not passwords.
+RABBITMQ_PASSWORD = "rabbitmq-password"  # noqa: S105
+VALKEY_PASSWORD = "valkey-password"  # noqa: S105
+GRAFANA_ADMIN_PASSWORD = "grafana-admin-password"  # noqa: S105
+KEYS = (RABBITMQ_PASSWORD, VALKEY_PASSWORD, GRAFANA_ADMIN_PASSWORD)
+
+
+def _token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def secret_name(owner: Owner) -> str:
+    """Name of the credentials Secret."""
+    return owner.child(SUFFIX)
+
+
+def _encoded(keys: tuple[str, ...], token: Callable[[], str]) -> dict[str, str]:
+    return {key: base64.b64encode(token().encode()).decode() for key in keys}
+
+
+def new_secret(owner: Owner, token: Callable[[], str] = _token) -> Manifest:
+    """A fresh credentials Secret with a new random value for every key."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata(owner, SUFFIX, secret_name(owner)),
+        "type": "Opaque",
+        "data": _encoded(KEYS, token),
+    }
+
+
+def missing_keys(live: Mapping[str, Any]) -> tuple[str, ...]:
+    """Keys an existing credentials Secret lacks."""
+    present = live.get("data") or {}
+    return tuple(key for key in KEYS if key not in present)
+
+
+def completion_patch(missing: tuple[str, ...], token: Callable[[], str] = _token) -> Manifest:
+    """A merge patch adding values for the missing keys only."""
+    return {"data": _encoded(missing, token)}

@@ -1,0 +1,54 @@
+"""The writer: gRPC on 50051, sending each report to the brokers the mode chooses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clima_operator.children._clima import Process, clima_deployment
+from clima_operator.children._connections import kafka_bootstrap, rabbitmq_env
+from clima_operator.children._meta import Context, Manifest
+from clima_operator.children._pods import env, grpc_probe, http_probe, port, service
+
+COMPONENT = "writer"
+GRPC_PORT = 50051
+HTTP_PORT = 9101
+
+
+def environment(ctx: Context) -> list[dict[str, Any]]:
+    """The writer's environment: the mode and only the brokers that mode uses."""
+    values = [
+        env("WRITER_TARGET", ctx.spec.mode),
+        env("CLIMA_KAFKA_TOPIC", "clima"),
+        env("CLIMA_RABBIT_QUEUE", "clima"),
+    ]
+    if ctx.spec.uses_kafka:
+        values.append(env("KAFKA_BROKER", kafka_bootstrap(ctx)))
+    if ctx.spec.uses_rabbit:
+        values.extend(rabbitmq_env(ctx))
+    return values
+
+
+def process(ctx: Context) -> Process:
+    """The writer process."""
+    return Process(
+        component=COMPONENT,
+        settings=ctx.spec.writer,
+        args=["writer"],
+        env=environment(ctx),
+        ports=[port("grpc", GRPC_PORT), port("http", HTTP_PORT)],
+        liveness=http_probe("/healthz", "http"),
+        readiness=grpc_probe(GRPC_PORT, period=5),
+        replicas=ctx.spec.writer.replicas,
+    )
+
+
+def build(ctx: Context) -> list[Manifest]:
+    """Deployment and Service of the writer."""
+    ports = [
+        {"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc", "appProtocol": "grpc"},
+        {"name": "http", "port": HTTP_PORT, "targetPort": "http"},
+    ]
+    return [
+        clima_deployment(ctx, process(ctx)),
+        service(ctx.owner, COMPONENT, ctx.owner.child(COMPONENT), ports),
+    ]

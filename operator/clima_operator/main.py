@@ -1,0 +1,94 @@
+"""Entry point of ``clima-operator``: settings, logging, metrics, handlers, then kopf."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import kopf
+import kubernetes
+
+from clima_operator import kube, logs, metrics
+from clima_operator.crd import GROUP
+from clima_operator.handlers import children, pipeline
+from clima_operator.reconciler import Reconciler
+from clima_operator.resync import Resync
+from clima_operator.settings import OperatorSettings
+
+logger = logging.getLogger(__name__)
+
+
+def load_dashboards(folder: Path | None) -> dict[str, str]:
+    """Every ``*.json`` file of the folder, by file name (empty when no folder is set)."""
+    if folder is None:
+        return {}
+    return {path.name: path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.json"))}
+
+
+def kopf_settings() -> kopf.OperatorSettings:
+    """kopf's own settings: our annotations, no log-derived Events, bounded watches."""
+    settings = kopf.OperatorSettings()
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.posting.loggers = False
+    settings.watching.server_timeout = 270
+    settings.watching.client_timeout = 300
+    return settings
+
+
+def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
+    """All handlers of the operator."""
+    registry = kopf.OperatorRegistry()
+    # A fresh registry has no login handler: authenticate as the kubernetes client does
+    # (in-cluster service account first, then the kubeconfig).
+    kopf.on.login(registry=registry)(kopf.login_via_client)
+    pipeline.register(registry, reconciler)
+    children.register(registry, reconciler)
+    return registry
+
+
+def build_resync(
+    client: kube.KubeClient, reconciler: Reconciler, settings: OperatorSettings
+) -> Resync:
+    """The periodic pass over the pipelines the operator serves."""
+
+    def pipelines() -> list[tuple[str, str]]:
+        found = client.list(kube.PIPELINE, settings.namespace)
+        return [(item["metadata"]["namespace"], item["metadata"]["name"]) for item in found]
+
+    def reconcile(namespace: str, name: str) -> None:
+        with metrics.measured("timer") as outcome:
+            outcome.value = reconciler.reconcile(namespace, name).value
+
+    return Resync(pipelines, reconcile, settings.reconcile_interval)
+
+
+def main() -> None:
+    """Run the operator until SIGINT/SIGTERM."""
+    settings = OperatorSettings()
+    logs.configure(settings.log_level, settings.log_format)
+    kube.load_configuration()
+    client = kube.KubeClient(kubernetes.client.ApiClient(), settings.request_timeout)
+    reconciler = Reconciler(client, client.post_event, load_dashboards(settings.dashboards_dir))
+    metrics.serve(settings.bind_address, settings.metrics_port)
+    resync = build_resync(client, reconciler, settings)
+    scope = f"namespace {settings.namespace}" if settings.namespace else "all namespaces"
+    logger.info("Clima operator serving %s", scope)
+    resync.start()
+    try:
+        kopf.run(
+            registry=build_registry(reconciler),
+            settings=kopf_settings(),
+            standalone=True,
+            clusterwide=settings.namespace is None,
+            namespaces=[settings.namespace] if settings.namespace else [],
+            liveness_endpoint=settings.liveness_endpoint,
+        )
+    finally:
+        resync.stop()
+
+
+if __name__ == "__main__":
+    main()

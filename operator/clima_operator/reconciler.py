@@ -1,0 +1,294 @@
+"""One level-based reconcile of a ClimaPipeline: observe, apply, prune, report.
+
+Every trigger (create, update, resume, the periodic pass, a child changing) runs the same
+pass against a freshly read pipeline, one pass at a time per pipeline; a trigger arriving
+while another pass already waits is dropped, because the waiting pass will see it anyway.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from clima_operator import kube
+from clima_operator.children import PIPELINE_LABEL, Context, Manifest, Owner, credentials, desired
+from clima_operator.errors import ClusterError, ConflictError, InvalidSpecError, RejectedError
+from clima_operator.spec import parse_spec, validate_name
+from clima_operator.status import Observation, invalid_status, pipeline_status
+
+logger = logging.getLogger(__name__)
+
+ChildKey = tuple[str, str]
+PipelineKey = tuple[str, str]
+
+
+class Cluster(Protocol):
+    """The API calls a reconcile needs (``kube.KubeClient`` in production, a fake in tests)."""
+
+    def get(self, kind: kube.Kind, namespace: str, name: str) -> Manifest | None: ...
+    def list(
+        self, kind: kube.Kind, namespace: str | None, selector: str = ""
+    ) -> list[Manifest]: ...
+    def apply(self, manifest: Manifest, sub: str | None = None) -> Manifest: ...
+    def create(self, manifest: Manifest) -> Manifest: ...
+    def merge_patch(
+        self, kind: kube.Kind, namespace: str, name: str, patch: Manifest
+    ) -> Manifest: ...
+    def delete(self, kind: kube.Kind, namespace: str, name: str, uid: str) -> None: ...
+
+
+class EventSink(Protocol):
+    """Posts a Kubernetes Event about a pipeline."""
+
+    def __call__(self, body: Mapping[str, Any], kind: str, reason: str, message: str) -> None: ...
+
+
+class Outcome(enum.Enum):
+    """How a reconcile ended."""
+
+    RECONCILED = "reconciled"
+    SUSPENDED = "suspended"
+    INVALID = "invalid"
+    SKIPPED = "skipped"
+    GONE = "gone"
+
+
+def utc_now() -> str:
+    """The current time as Kubernetes writes it (RFC 3339, seconds, UTC)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def owner_of(body: Mapping[str, Any]) -> Owner:
+    """The owner identity of a pipeline object."""
+    meta = body["metadata"]
+    return Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
+
+
+def _key(manifest: Mapping[str, Any]) -> ChildKey:
+    return manifest["kind"], manifest["metadata"]["name"]
+
+
+def _controlled_by(obj: Mapping[str, Any], uid: str) -> bool:
+    refs = obj.get("metadata", {}).get("ownerReferences") or []
+    return any(ref.get("uid") == uid and ref.get("controller") for ref in refs)
+
+
+def _changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    """Whether an apply changed the object (status-only writes by controllers don't count)."""
+    old, new = before.get("metadata", {}), after.get("metadata", {})
+    if "generation" in old and "generation" in new:
+        return bool(old["generation"] != new["generation"])
+    return bool(old.get("resourceVersion") != new.get("resourceVersion"))
+
+
+@dataclass
+class _Slot:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    queued: bool = False
+
+
+class _Gate:
+    """One pass at a time per pipeline, and at most one more waiting."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._slots: dict[PipelineKey, _Slot] = {}
+
+    @contextmanager
+    def turn(self, key: PipelineKey) -> Iterator[bool]:
+        with self._guard:
+            slot = self._slots.setdefault(key, _Slot())
+            redundant = slot.queued
+            slot.queued = True
+        if redundant:
+            yield False
+            return
+        with slot.lock:
+            with self._guard:
+                slot.queued = False
+            yield True
+
+
+@dataclass
+class Reconciler:
+    """Drives pipelines towards their spec; safe to call from many threads."""
+
+    cluster: Cluster
+    events: EventSink
+    dashboards: Mapping[str, str] = field(default_factory=dict)
+    now: Callable[[], str] = utc_now
+    _gate: _Gate = field(default_factory=_Gate)
+    _rejections: dict[PipelineKey, dict[ChildKey, str]] = field(default_factory=dict)
+
+    def reconcile(self, namespace: str, name: str) -> Outcome:
+        """Read the pipeline afresh and reconcile it; a no-op when it is gone or deleting."""
+        with self._gate.turn((namespace, name)) as mine:
+            if not mine:
+                return Outcome.SKIPPED
+            body = self.cluster.get(kube.PIPELINE, namespace, name)
+            if body is None or body["metadata"].get("deletionTimestamp"):
+                return Outcome.GONE
+            return self.reconcile_body(body)
+
+    def reconcile_body(self, body: Mapping[str, Any]) -> Outcome:
+        """Reconcile one pipeline object as read from the API."""
+        owner = owner_of(body)
+        try:
+            validate_name(owner.name)
+            spec = parse_spec(body.get("spec") or {})
+        except InvalidSpecError as error:
+            self._report_invalid(body, error)
+            return Outcome.INVALID
+        ctx = Context(owner, spec, self.dashboards)
+        live = self._observe(owner)
+        generation = int(body["metadata"].get("generation") or 0)
+        if spec.suspend:
+            self._report(body, Observation(ctx, generation, live, suspended=True))
+            return Outcome.SUSPENDED
+        try:
+            rejected = self._converge(body, ctx, live)
+        except ClusterError as error:
+            failure = f"Could not reconcile ({error}); retrying"
+            self._report(body, Observation(ctx, generation, live, False, failure=failure))
+            raise
+        self._report(body, Observation(ctx, generation, live, False, rejected=rejected))
+        return Outcome.RECONCILED
+
+    def _converge(
+        self, body: Mapping[str, Any], ctx: Context, live: dict[ChildKey, Manifest]
+    ) -> dict[ChildKey, str]:
+        self._ensure_credentials(body, ctx.owner)
+        manifests = desired(ctx)
+        rejected = self._apply_all(body, manifests, live)
+        self._prune(body, ctx.owner, {_key(item) for item in manifests}, live)
+        self._note_rejections(body, ctx.owner, rejected)
+        return rejected
+
+    def _observe(self, owner: Owner) -> dict[ChildKey, Manifest]:
+        selector = f"{PIPELINE_LABEL}={owner.name}"
+        live: dict[ChildKey, Manifest] = {}
+        for kind in kube.APPLIED_KINDS:
+            for obj in self.cluster.list(kind, owner.namespace, selector):
+                if _controlled_by(obj, owner.uid):
+                    live[_key(obj)] = obj
+        return live
+
+    def _event(self, body: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
+        meta = body["metadata"]
+        logger.info("%s/%s %s: %s", meta["namespace"], meta["name"], reason, message)
+        try:
+            self.events(body, kind, reason, message)
+        except ClusterError as error:  # an Event is a courtesy; never fail a pass for one
+            logger.warning("Could not post event %s about %s: %s", reason, meta["name"], error)
+
+    def _ensure_credentials(self, body: Mapping[str, Any], owner: Owner) -> None:
+        name = credentials.secret_name(owner)
+        secret = self.cluster.get(kube.SECRET, owner.namespace, name)
+        if secret is None:
+            try:
+                self.cluster.create(credentials.new_secret(owner))
+            except ConflictError:
+                return  # created meanwhile by a concurrent pass; its values stand
+            self._event(body, "Normal", "Created", f"Secret {name} with generated passwords")
+            return
+        missing = credentials.missing_keys(secret)
+        if missing:
+            patch = credentials.completion_patch(missing)
+            self.cluster.merge_patch(kube.SECRET, owner.namespace, name, patch)
+            self._event(body, "Normal", "Updated", f"Secret {name}: added {', '.join(missing)}")
+
+    def _apply_all(
+        self, body: Mapping[str, Any], manifests: list[Manifest], live: dict[ChildKey, Manifest]
+    ) -> dict[ChildKey, str]:
+        rejected: dict[ChildKey, str] = {}
+        for manifest in manifests:
+            key = _key(manifest)
+            try:
+                applied = self.cluster.apply(manifest)
+            except RejectedError as error:
+                rejected[key] = error.message
+                continue
+            before = live.get(key)
+            live[key] = applied
+            if before is None:
+                self._event(body, "Normal", "Created", f"{key[0]} {key[1]}")
+            elif _changed(before, applied):
+                self._event(body, "Normal", "Updated", f"{key[0]} {key[1]}")
+        return rejected
+
+    def _prune(
+        self,
+        body: Mapping[str, Any],
+        owner: Owner,
+        wanted: set[ChildKey],
+        live: dict[ChildKey, Manifest],
+    ) -> None:
+        for key in [key for key in live if key not in wanted]:
+            obj = live.pop(key)
+            kind = kube.KINDS[key[0]]
+            self.cluster.delete(kind, owner.namespace, key[1], obj["metadata"]["uid"])
+            self._event(body, "Normal", "Deleted", f"{key[0]} {key[1]}: no longer in the spec")
+
+    def _note_rejections(
+        self, body: Mapping[str, Any], owner: Owner, rejected: dict[ChildKey, str]
+    ) -> None:
+        seen = self._rejections.get((owner.namespace, owner.name), {})
+        for (kind, name), message in rejected.items():
+            if seen.get((kind, name)) != message:
+                self._event(body, "Warning", "ApplyFailed", f"{kind} {name}: {message}")
+        self._rejections[(owner.namespace, owner.name)] = rejected
+
+    def _report_invalid(self, body: Mapping[str, Any], error: InvalidSpecError) -> None:
+        previous = body.get("status") or {}
+        generation = int(body["metadata"].get("generation") or 0)
+        self._publish(body, invalid_status(str(error), generation, previous, self.now()))
+
+    def _report(self, body: Mapping[str, Any], observation: Observation) -> None:
+        previous = body.get("status") or {}
+        self._publish(body, pipeline_status(observation, previous, self.now()))
+
+    def _publish(self, body: Mapping[str, Any], status: dict[str, Any]) -> None:
+        previous = body.get("status") or {}
+        if status == previous:
+            return
+        meta = body["metadata"]
+        self.cluster.apply(
+            {
+                "apiVersion": body["apiVersion"],
+                "kind": body["kind"],
+                "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+                "status": status,
+            },
+            sub="status",
+        )
+        self._announce(body, _ready_of(previous), _ready_of(status))
+
+    def _announce(
+        self, body: Mapping[str, Any], before: Mapping[str, Any], after: Mapping[str, Any]
+    ) -> None:
+        """Post an Event when the Ready condition changes status or reason."""
+        if (before.get("status"), before.get("reason")) == (
+            after.get("status"),
+            after.get("reason"),
+        ):
+            return
+        kind = (
+            "Normal" if after.get("status") == "True" or after.get("reason") in _CALM else "Warning"
+        )
+        self._event(body, kind, str(after.get("reason")), str(after.get("message")))
+
+
+_CALM = {"Suspended", "ComponentsNotReady"}
+
+
+def _ready_of(status: Mapping[str, Any]) -> Mapping[str, Any]:
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Ready":
+            return dict(condition)
+    return {}

@@ -1,0 +1,177 @@
+"""The ClimaPipeline spec as one pydantic model.
+
+It is both what the operator validates each object against and the single source of the
+CRD's OpenAPI schema (``clima_operator.crd`` derives the schema, descriptions, defaults,
+bounds and CEL rules from these classes), so the two cannot drift apart. Field names are
+snake_case here and camelCase in the CRD.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, ValidationError, model_validator
+
+from clima_operator.errors import InvalidSpecError
+from clima_operator.spec._base import Image, Quantity, Resources, SpecModel, cel, cel_rules, given
+from clima_operator.spec.backends import (
+    KAFKA_IMAGE,
+    RABBITMQ_IMAGE,
+    VALKEY_IMAGE,
+    ExternalKafka,
+    ExternalRabbitmq,
+    ExternalValkey,
+    KafkaSpec,
+    ManagedKafka,
+    ManagedRabbitmq,
+    ManagedValkey,
+    RabbitmqSpec,
+    SecretKeyRef,
+    Storage,
+    ValkeySpec,
+)
+from clima_operator.spec.components import (
+    GRAFANA_IMAGE,
+    ApiSpec,
+    Autoscaling,
+    ComponentSpec,
+    ConsumerSpec,
+    GrafanaSpec,
+    IngressSpec,
+    RetentionSpec,
+)
+
+__all__ = [
+    "DEFAULT_IMAGE",
+    "GRAFANA_IMAGE",
+    "KAFKA_IMAGE",
+    "MAX_NAME_LENGTH",
+    "RABBITMQ_IMAGE",
+    "VALKEY_IMAGE",
+    "ApiSpec",
+    "Autoscaling",
+    "ComponentSpec",
+    "ConsumerSpec",
+    "ExternalKafka",
+    "ExternalRabbitmq",
+    "ExternalValkey",
+    "GrafanaSpec",
+    "Image",
+    "IngressSpec",
+    "KafkaSpec",
+    "ManagedKafka",
+    "ManagedRabbitmq",
+    "ManagedValkey",
+    "PipelineSpec",
+    "Quantity",
+    "RabbitmqSpec",
+    "Resources",
+    "RetentionSpec",
+    "SecretKeyRef",
+    "Storage",
+    "ValkeySpec",
+    "parse_spec",
+    "validate_name",
+]
+
+DEFAULT_IMAGE = "ghcr.io/clima/clima:0.1.0"
+MAX_NAME_LENGTH = 40
+_NAME_PATTERN = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+Mode = Literal["kafka", "rabbit", "both", "random"]
+KAFKA_MODES: frozenset[str] = frozenset({"kafka", "both", "random"})
+RABBIT_MODES: frozenset[str] = frozenset({"rabbit", "both", "random"})
+
+
+def _mode_rule(broker: str, modes: tuple[str, ...]) -> dict[str, Any]:
+    listed = ", ".join(f"'{mode}'" for mode in modes)
+    spoken = ", ".join(modes[:-1]) + f" or {modes[-1]}"
+    return cel(
+        f"!has(self.mode) || !(self.mode in [{listed}]) || !has(self.{broker}) || "
+        f"!has(self.{broker}.type) || self.{broker}.type != 'disabled'",
+        f"spec.{broker}.type must not be disabled when spec.mode is {spoken}",
+        f".{broker}.type",
+        "FieldValueInvalid",
+    )
+
+
+class PipelineSpec(SpecModel):
+    """Desired state of a Clima pipeline: api, proxy, writer, brokers, consumers, Valkey."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel_rules(
+            _mode_rule("kafka", ("kafka", "both", "random")),
+            _mode_rule("rabbitmq", ("rabbit", "both", "random")),
+        )
+    )
+
+    mode: Mode = Field(
+        "both",
+        description="Where the writer sends reports: kafka, rabbit, both (each report to both) "
+        "or random (one of the two per report).",
+    )
+    image: Image = Field(DEFAULT_IMAGE, description="Clima image used by every Clima component.")
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        "IfNotPresent", description="Pull policy of every container."
+    )
+    suspend: bool = Field(
+        False, description="Stop reconciling: children are neither updated nor repaired."
+    )
+    api: ApiSpec = Field(given(), description="The HTTP api.")
+    proxy: ComponentSpec = Field(given(), description="The proxy (HTTP :8081, gRPC :50052).")
+    writer: ComponentSpec = Field(
+        given(), description="The writer (gRPC :50051) feeding the brokers."
+    )
+    kafka_consumer: ConsumerSpec = Field(
+        given(), description="The Kafka consumer; deployed when spec.mode uses Kafka."
+    )
+    rabbit_consumer: ConsumerSpec = Field(
+        given(), description="The RabbitMQ consumer; deployed when spec.mode uses RabbitMQ."
+    )
+    kafka: KafkaSpec = Field(given(), description="The Kafka broker.")
+    rabbitmq: RabbitmqSpec = Field(given(), description="The RabbitMQ broker.")
+    valkey: ValkeySpec = Field(given(), description="The Valkey store.")
+    grafana: GrafanaSpec = Field(given(), description="Grafana with the Clima dashboards.")
+    ingress: IngressSpec = Field(given(), description="Ingress to the api.")
+    retention: RetentionSpec = Field(given(), description="Retention of the data in Valkey.")
+
+    @model_validator(mode="after")
+    def _brokers_of_mode_enabled(self) -> PipelineSpec:
+        if self.mode in KAFKA_MODES and self.kafka.type == "disabled":
+            raise ValueError(f"kafka.type must not be disabled when mode is {self.mode}")
+        if self.mode in RABBIT_MODES and self.rabbitmq.type == "disabled":
+            raise ValueError(f"rabbitmq.type must not be disabled when mode is {self.mode}")
+        return self
+
+    @property
+    def uses_kafka(self) -> bool:
+        """Whether the mode sends reports through Kafka."""
+        return self.mode in KAFKA_MODES
+
+    @property
+    def uses_rabbit(self) -> bool:
+        """Whether the mode sends reports through RabbitMQ."""
+        return self.mode in RABBIT_MODES
+
+
+def validate_name(name: str) -> None:
+    """Refuse pipeline names whose children would not be valid Service names."""
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidSpecError("metadata.name", f"must be at most {MAX_NAME_LENGTH} characters")
+    if not _NAME_PATTERN.match(name):
+        raise InvalidSpecError(
+            "metadata.name", "must start with a letter and hold only a-z, 0-9 and '-'"
+        )
+
+
+def parse_spec(raw: Mapping[str, Any]) -> PipelineSpec:
+    """Validate a raw ``spec`` mapping; the error names the first offending field."""
+    try:
+        return PipelineSpec.model_validate(dict(raw))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(["spec", *(str(part) for part in first["loc"])])
+        message = first["msg"].removeprefix("Value error, ")
+        raise InvalidSpecError(field, message) from exc

@@ -1,0 +1,200 @@
+"""Spec of Kafka, RabbitMQ and Valkey: each managed by the operator or external."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
+
+from clima_operator.spec._base import (
+    RESOURCES_HELP,
+    BootstrapServers,
+    DnsName,
+    HostPort,
+    Image,
+    Quantity,
+    Resources,
+    SpecModel,
+    cel,
+    cel_rules,
+    default_resources,
+    given,
+)
+
+KAFKA_IMAGE = "apache/kafka:4.1.0"
+RABBITMQ_IMAGE = "rabbitmq:3.13"
+VALKEY_IMAGE = "valkey/valkey:8.0"
+
+
+class Storage(SpecModel):
+    """The PersistentVolumeClaim of a managed broker or store."""
+
+    size: Quantity = Field(description="Requested volume size, e.g. 5Gi; fixed after creation.")
+    storage_class_name: DnsName | None = Field(
+        None, description="StorageClass of the claim; unset uses the cluster's default class."
+    )
+    retain_on_delete: bool = Field(
+        False, description="Keep the claim when the StatefulSet is deleted (pipeline deleted)."
+    )
+
+
+class SecretKeyRef(SpecModel):
+    """A key of a Secret in the pipeline's namespace."""
+
+    name: DnsName = Field(description="Name of the Secret.")
+    key: Annotated[str, StringConstraints(min_length=1, max_length=253)] = Field(
+        "password", description="Key inside the Secret that holds the password."
+    )
+
+
+_MANAGED_IMAGE = "Container image of the managed StatefulSet."
+_STORAGE = "Persistent storage of the managed StatefulSet."
+
+
+class ManagedKafka(SpecModel):
+    """A single-node KRaft Kafka StatefulSet created by the operator."""
+
+    image: Image = Field(KAFKA_IMAGE, description=_MANAGED_IMAGE)
+    resources: Resources = Field(
+        default_resources("250m", "768Mi", "1Gi"), description=RESOURCES_HELP
+    )
+    storage: Storage = Field(given(size="5Gi"), description=_STORAGE)
+
+
+class ManagedRabbitmq(SpecModel):
+    """A single-node RabbitMQ StatefulSet created by the operator."""
+
+    image: Image = Field(RABBITMQ_IMAGE, description=_MANAGED_IMAGE)
+    resources: Resources = Field(
+        default_resources("100m", "256Mi", "512Mi"), description=RESOURCES_HELP
+    )
+    storage: Storage = Field(given(size="2Gi"), description=_STORAGE)
+
+
+class ManagedValkey(SpecModel):
+    """A single-node Valkey StatefulSet created by the operator."""
+
+    image: Image = Field(VALKEY_IMAGE, description=_MANAGED_IMAGE)
+    resources: Resources = Field(
+        default_resources("50m", "64Mi", "256Mi"), description=RESOURCES_HELP
+    )
+    storage: Storage = Field(given(size="1Gi"), description=_STORAGE)
+
+
+class ExternalKafka(SpecModel):
+    """A Kafka cluster the operator does not run."""
+
+    address: BootstrapServers | None = Field(
+        None, description="Bootstrap servers as host:port[,host:port...]."
+    )
+
+
+class ExternalRabbitmq(SpecModel):
+    """A RabbitMQ server the operator does not run."""
+
+    address: HostPort | None = Field(None, description="host or host:port (port 5672 if absent).")
+    username: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(
+        "clima", description="User the writer and consumer log in as."
+    )
+    secret_ref: SecretKeyRef | None = Field(
+        None, description="Secret key holding the password (URL-safe characters only)."
+    )
+
+
+class ExternalValkey(SpecModel):
+    """A Valkey (or Redis 7) server the operator does not run."""
+
+    address: HostPort | None = Field(None, description="host or host:port (port 6379 if absent).")
+    secret_ref: SecretKeyRef | None = Field(
+        None, description="Secret key holding the password (URL-safe characters only)."
+    )
+
+
+def _external_rules(path: str, needs_secret: bool) -> dict[str, Any]:
+    # has() guards: the API server also checks these rules against the bare default {}.
+    guard = (
+        "!has(self.type) || self.type != 'external' || "
+        "(has(self.external) && has(self.external.{}))"
+    )
+    rules = [
+        cel(
+            guard.format("address"),
+            f"{path}.external.address is required when {path}.type is external",
+            ".external.address",
+            "FieldValueRequired",
+        )
+    ]
+    if needs_secret:
+        rules.append(
+            cel(
+                guard.format("secretRef"),
+                f"{path}.external.secretRef is required when {path}.type is external",
+                ".external.secretRef",
+                "FieldValueRequired",
+            )
+        )
+    return cel_rules(*rules)
+
+
+def _check_external(external: Any, needs_secret: bool) -> None:
+    if external.address is None:
+        raise ValueError("external.address is required when type is external")
+    if needs_secret and external.secret_ref is None:
+        raise ValueError("external.secretRef is required when type is external")
+
+
+_TYPE = (
+    "managed: the operator runs a StatefulSet; external: use the address below; "
+    "disabled: not used (only valid when spec.mode does not need it)."
+)
+
+
+class KafkaSpec(SpecModel):
+    """Where the Kafka the writer and kafka-consumer use comes from."""
+
+    model_config = ConfigDict(json_schema_extra=_external_rules("spec.kafka", False))
+
+    type: Literal["managed", "external", "disabled"] = Field("managed", description=_TYPE)
+    managed: ManagedKafka = Field(given(), description="Settings used when type is managed.")
+    external: ExternalKafka = Field(given(), description="Settings used when type is external.")
+
+    @model_validator(mode="after")
+    def _external_complete(self) -> KafkaSpec:
+        if self.type == "external":
+            _check_external(self.external, needs_secret=False)
+        return self
+
+
+class RabbitmqSpec(SpecModel):
+    """Where the RabbitMQ the writer and rabbit-consumer use comes from."""
+
+    model_config = ConfigDict(json_schema_extra=_external_rules("spec.rabbitmq", True))
+
+    type: Literal["managed", "external", "disabled"] = Field("managed", description=_TYPE)
+    managed: ManagedRabbitmq = Field(given(), description="Settings used when type is managed.")
+    external: ExternalRabbitmq = Field(given(), description="Settings used when type is external.")
+
+    @model_validator(mode="after")
+    def _external_complete(self) -> RabbitmqSpec:
+        if self.type == "external":
+            _check_external(self.external, needs_secret=True)
+        return self
+
+
+class ValkeySpec(SpecModel):
+    """Where the Valkey the consumers write to and Grafana reads from comes from."""
+
+    model_config = ConfigDict(json_schema_extra=_external_rules("spec.valkey", True))
+
+    type: Literal["managed", "external"] = Field(
+        "managed",
+        description="managed: the operator runs a StatefulSet; external: use the address below.",
+    )
+    managed: ManagedValkey = Field(given(), description="Settings used when type is managed.")
+    external: ExternalValkey = Field(given(), description="Settings used when type is external.")
+
+    @model_validator(mode="after")
+    def _external_complete(self) -> ValkeySpec:
+        if self.type == "external":
+            _check_external(self.external, needs_secret=True)
+        return self

@@ -1,0 +1,79 @@
+"""The status of a ClimaPipeline, derived from its live children on every reconcile."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from clima_operator.children import Context, Manifest, components
+from clima_operator.status.conditions import invalid, phase, stamp, summarize
+from clima_operator.status.readiness import ComponentState, assess
+
+__all__ = ["ComponentState", "Observation", "endpoints", "invalid_status", "pipeline_status"]
+
+ChildKey = tuple[str, str]  # (kind, name)
+
+
+def endpoints(ctx: Context) -> dict[str, str]:
+    """Where the pipeline answers, inside the cluster and through the Ingress."""
+    base = f"{ctx.owner.namespace}.svc"
+    found = {
+        "api": f"http://{ctx.owner.child('api')}.{base}:80",
+        "proxy": f"http://{ctx.owner.child('proxy')}.{base}:8081",
+    }
+    if ctx.spec.grafana.enabled:
+        found["grafana"] = f"http://{ctx.owner.child('grafana')}.{base}:80"
+    ingress = ctx.spec.ingress
+    if ingress.enabled and ingress.host is not None:
+        scheme = "https" if ingress.tls_secret_name else "http"
+        found["ingress"] = f"{scheme}://{ingress.host}{ingress.path}"
+    return found
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one reconcile saw: the live children and what went wrong, if anything."""
+
+    ctx: Context
+    generation: int
+    live: Mapping[ChildKey, Manifest]
+    suspended: bool
+    failure: str | None = None
+    rejected: Mapping[ChildKey, str] = field(default_factory=dict)
+
+
+def component_states(observation: Observation) -> list[ComponentState]:
+    """One state per component the spec asks for."""
+    states = []
+    for ref in components(observation.ctx):
+        key = (ref.kind, ref.name)
+        rejection = observation.rejected.get(key)
+        states.append(assess(ref, observation.live.get(key), observation.suspended, rejection))
+    return states
+
+
+def pipeline_status(
+    observation: Observation, previous: Mapping[str, Any], now: str
+) -> dict[str, Any]:
+    """The full ``status`` of a pipeline whose spec is valid."""
+    summary = summarize(component_states(observation), observation.suspended, observation.failure)
+    return {
+        "observedGeneration": observation.generation,
+        "phase": phase(summary),
+        "conditions": stamp(summary, previous.get("conditions") or [], observation.generation, now),
+        "endpoints": endpoints(observation.ctx),
+    }
+
+
+def invalid_status(
+    message: str, generation: int, previous: Mapping[str, Any], now: str
+) -> dict[str, Any]:
+    """The ``status`` of a pipeline whose spec cannot be reconciled (children untouched)."""
+    summary = invalid(message)
+    return {
+        "observedGeneration": generation,
+        "phase": phase(summary),
+        "conditions": stamp(summary, previous.get("conditions") or [], generation, now),
+        "endpoints": previous.get("endpoints") or {},
+    }

@@ -1,0 +1,227 @@
+"""The reconcile pass against an in-memory API server: create, converge, prune, suspend."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from clima_operator.errors import ClusterError
+from clima_operator.reconciler import Outcome, Reconciler
+
+
+def _reconciler(cluster: Any, events: Any) -> Reconciler:
+    return Reconciler(cluster, events, now=lambda: "2025-01-01T00:00:00Z")
+
+
+def _status(cluster: Any) -> dict[str, Any]:
+    status: dict[str, Any] = cluster.child("ClimaPipeline", "demo")["status"]
+    return status
+
+
+def _condition(cluster: Any, kind: str) -> dict[str, Any]:
+    return next(c for c in _status(cluster)["conditions"] if c["type"] == kind)
+
+
+def test_first_pass_creates_everything(cluster: Any, events: Any) -> None:
+    """A new pipeline gets its Secret and every child, with a Created event for each."""
+    cluster.add_pipeline()
+    assert _reconciler(cluster, events).reconcile("ns", "demo") is Outcome.RECONCILED
+    kinds = {(kind, name) for kind, _, name in cluster.objects}
+    assert ("Secret", "demo-credentials") in kinds
+    assert ("Deployment", "demo-writer") in kinds
+    assert ("StatefulSet", "demo-valkey") in kinds
+    assert events.reasons().count("Created") == len(kinds) - 1  # all but the pipeline
+    assert _condition(cluster, "Ready")["status"] == "False"
+
+
+def test_status_follows_children(cluster: Any, events: Any) -> None:
+    """Once the controllers report ready pods, the next pass says Ready=True, phase Ready."""
+    cluster.add_pipeline()
+    reconciler = _reconciler(cluster, events)
+    reconciler.reconcile("ns", "demo")
+    cluster.mark_ready()
+    reconciler.reconcile("ns", "demo")
+    assert _condition(cluster, "Ready")["status"] == "True"
+    assert _status(cluster)["phase"] == "Ready"
+    assert events.posted[-1][:2] == ("Normal", "AllComponentsReady")
+
+
+def test_second_pass_writes_nothing(cluster: Any, events: Any) -> None:
+    """Level-based: with nothing changed, a pass neither writes nor posts events."""
+    cluster.add_pipeline()
+    reconciler = _reconciler(cluster, events)
+    reconciler.reconcile("ns", "demo")
+    cluster.mark_ready()
+    reconciler.reconcile("ns", "demo")
+    writes, posted = len(cluster.writes), len(events.posted)
+    reconciler.reconcile("ns", "demo")
+    assert (len(cluster.writes), len(events.posted)) == (writes, posted)
+
+
+def test_mode_change_updates_only_the_writer(cluster: Any, events: Any) -> None:
+    """Changing both -> random re-applies the writer and leaves every other child untouched."""
+    cluster.add_pipeline(spec={"mode": "both"})
+    reconciler = _reconciler(cluster, events)
+    reconciler.reconcile("ns", "demo")
+    cluster.writes.clear()
+    events.posted.clear()
+    cluster.set_spec("demo", {"mode": "random"})
+    reconciler.reconcile("ns", "demo")
+    applied = [(kind, name) for verb, kind, name in cluster.writes if verb == "apply"]
+    assert applied == [("Deployment", "demo-writer")]
+    assert ("Normal", "Updated", "Deployment demo-writer") in events.posted
+
+
+def test_mode_change_prunes_unused_broker(cluster: Any, events: Any) -> None:
+    """Switching to kafka deletes the rabbit consumer and the managed RabbitMQ."""
+    cluster.add_pipeline()
+    reconciler = _reconciler(cluster, events)
+    reconciler.reconcile("ns", "demo")
+    cluster.set_spec("demo", {"mode": "kafka"})
+    reconciler.reconcile("ns", "demo")
+    deleted = {(kind, name) for verb, kind, name in cluster.writes if verb == "delete"}
+    assert deleted == {
+        ("Deployment", "demo-rabbit-consumer"),
+        ("StatefulSet", "demo-rabbitmq"),
+        ("Service", "demo-rabbitmq"),
+    }
+    assert "RabbitConsumerReady" not in {c["type"] for c in _status(cluster)["conditions"]}
+
+
+def test_deleted_child_comes_back(cluster: Any, events: Any) -> None:
+    """A Deployment deleted by hand is recreated on the next pass."""
+    cluster.add_pipeline()
+    reconciler = _reconciler(cluster, events)
+    reconciler.reconcile("ns", "demo")
+    del cluster.objects[("Deployment", "ns", "demo-proxy")]
+    reconciler.reconcile("ns", "demo")
+    assert ("Deployment", "ns", "demo-proxy") in cluster.objects
+    assert ("Normal", "Created", "Deployment demo-proxy") in events.posted
+
+
+def test_credentials_are_never_regenerated(cluster: Any, events: Any) -> None:
+    """The Secret is created once; later passes keep its values and only fill missing keys."""
+    cluster.add_pipeline()
+    reconciler = _reconciler(cluster, events)
+    reconciler.reconcile("ns", "demo")
+    secret = cluster.child("Secret", "demo-credentials")
+    original = dict(secret["data"])
+    del secret["data"]["grafana-admin-password"]
+    reconciler.reconcile("ns", "demo")
+    now = cluster.child("Secret", "demo-credentials")["data"]
+    assert now["rabbitmq-password"] == original["rabbitmq-password"]
+    assert now["valkey-password"] == original["valkey-password"]
+    assert now["grafana-admin-password"] != original["grafana-admin-password"]
+
+
+def test_suspended_pipeline_is_left_alone(cluster: Any, events: Any) -> None:
+    """While suspended, a deleted child is not recreated and status says Suspended."""
+    cluster.add_pipeline()
+    reconciler = _reconciler(cluster, events)
+    reconciler.reconcile("ns", "demo")
+    cluster.set_spec("demo", {"suspend": True})
+    del cluster.objects[("Deployment", "ns", "demo-writer")]
+    cluster.writes.clear()
+    assert reconciler.reconcile("ns", "demo") is Outcome.SUSPENDED
+    assert [w for w in cluster.writes if w[0] != "status"] == []
+    assert _condition(cluster, "Ready")["reason"] == "Suspended"
+    assert _condition(cluster, "WriterReady")["reason"] == "Missing"
+    cluster.set_spec("demo", {"suspend": False})
+    reconciler.reconcile("ns", "demo")
+    assert ("Deployment", "ns", "demo-writer") in cluster.objects
+
+
+def test_invalid_spec_reports_and_touches_nothing(cluster: Any, events: Any) -> None:
+    """A spec the model refuses yields Ready=False/InvalidSpec naming the field, no child writes."""
+    cluster.add_pipeline(spec={"kafka": {"type": "external"}})
+    assert _reconciler(cluster, events).reconcile("ns", "demo") is Outcome.INVALID
+    ready = _condition(cluster, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert "spec.kafka" in ready["message"]
+    assert [w for w in cluster.writes if w[0] != "status"] == []
+    assert events.posted[-1][:2] == ("Warning", "InvalidSpec")
+
+
+def test_refused_child_degrades_but_others_apply(cluster: Any, events: Any) -> None:
+    """A child the API server refuses marks its component failed; the rest still converge."""
+    cluster.add_pipeline()
+    cluster.reject[("StatefulSet", "demo-kafka")] = "spec: Forbidden: updates to statefulset spec"
+    reconciler = _reconciler(cluster, events)
+    reconciler.reconcile("ns", "demo")
+    assert ("Deployment", "ns", "demo-writer") in cluster.objects
+    kafka = _condition(cluster, "KafkaReady")
+    assert kafka["reason"] == "ApplyFailed"
+    assert "Forbidden" in kafka["message"]
+    assert _condition(cluster, "Degraded")["status"] == "True"
+    failures = [e for e in events.posted if e[1] == "ApplyFailed"]
+    reconciler.reconcile("ns", "demo")
+    assert [e for e in events.posted if e[1] == "ApplyFailed"] == failures  # no repeat
+
+
+def test_api_failure_is_reported_and_raised(cluster: Any, events: Any) -> None:
+    """An API error shows as ReconcileFailed in status, then propagates for a retry."""
+    cluster.add_pipeline()
+    original = cluster.apply
+
+    def failing(manifest: dict[str, Any], sub: str | None = None) -> dict[str, Any]:
+        if sub is None:
+            raise ClusterError(503, "etcd is sad")
+        return original(manifest, sub)  # type: ignore[no-any-return]
+
+    cluster.apply = failing
+    with pytest.raises(ClusterError):
+        _reconciler(cluster, events).reconcile("ns", "demo")
+    assert _condition(cluster, "Ready")["reason"] == "ReconcileFailed"
+    assert events.posted[-1][:2] == ("Warning", "ReconcileFailed")
+
+
+def test_gone_pipeline_is_a_no_op(cluster: Any, events: Any) -> None:
+    """Reconciling a deleted or deleting pipeline does nothing."""
+    assert _reconciler(cluster, events).reconcile("ns", "nope") is Outcome.GONE
+    body = cluster.add_pipeline()
+    body["metadata"]["deletionTimestamp"] = "2025-01-01T00:00:00Z"
+    assert _reconciler(cluster, events).reconcile("ns", "demo") is Outcome.GONE
+    assert cluster.writes == []
+
+
+def test_triggers_coalesce(cluster: Any, events: Any) -> None:
+    """While one pass runs and another waits, further triggers for that pipeline are dropped."""
+    cluster.add_pipeline()
+    reconciler = _reconciler(cluster, events)
+    entered, release = threading.Event(), threading.Event()
+    original = cluster.get
+
+    def slow_get(*args: Any) -> Any:
+        entered.set()
+        release.wait(5)
+        return original(*args)
+
+    cluster.get = slow_get
+    results: list[Outcome] = []
+    first = threading.Thread(target=lambda: results.append(reconciler.reconcile("ns", "demo")))
+    first.start()
+    entered.wait(5)
+    second = threading.Thread(target=lambda: results.append(reconciler.reconcile("ns", "demo")))
+    second.start()
+    for _ in range(100):  # give the second thread time to queue
+        if reconciler._gate._slots[("ns", "demo")].queued:
+            break
+        threading.Event().wait(0.01)
+    assert reconciler.reconcile("ns", "demo") is Outcome.SKIPPED
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert results.count(Outcome.RECONCILED) == 2
+
+
+def test_event_failures_do_not_fail_the_pass(cluster: Any) -> None:
+    """A refused Event is logged; the pass still creates the children."""
+
+    def refusing(*args: Any) -> None:
+        raise ClusterError(403, "events is forbidden")
+
+    cluster.add_pipeline()
+    assert _reconciler(cluster, refusing).reconcile("ns", "demo") is Outcome.RECONCILED
+    assert ("Deployment", "ns", "demo-api") in cluster.objects

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The Clima image (./Dockerfile): one image for every Clima process and the operator.
+#   images.sh build    build $IMAGE with docker, podman or buildah (the first that works)
+#   images.sh push     push $IMAGE (build it first); loopback registries over plain http
+#   images.sh check    without any engine: build the wheel as the builder stage does, install
+#                      it into a fresh venv as the runtime stage does, run both entry points
+# IMAGE defaults to $REGISTRY/$REPOSITORY:$TAG =
+#   ${REGISTRY:-127.0.0.1:5000}/${REPOSITORY:-clima/clima}:${TAG:-<version in pyproject.toml>}
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+version="$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -n1)"
+registry="${REGISTRY:-127.0.0.1:5000}"
+registry="${registry#oci://}"; registry="${registry%/}"
+image="${IMAGE:-$registry/${REPOSITORY:-clima/clima}:${TAG:-$version}}"
+
+# The first engine that can build here: a docker CLI with a reachable daemon, podman, buildah.
+engine() {
+  if command -v docker >/dev/null && docker info >/dev/null 2>&1; then echo docker; return; fi
+  if command -v podman >/dev/null && podman info >/dev/null 2>&1; then echo podman; return; fi
+  if command -v buildah >/dev/null; then echo buildah; return; fi
+  cat >&2 <<MSG
+No container engine can build here: docker (with a running daemon), podman or buildah is
+needed. $(command -v docker >/dev/null && echo "A docker CLI is installed, but no daemon answers.")
+Build and push the image where one runs (a workstation, CI), e.g.:
+  REGISTRY=zot.example.com tools/dev/images.sh build && REGISTRY=zot.example.com tools/dev/images.sh push
+The local cluster (kwok) never pulls images, so the chart's e2e tests do not need it;
+'tools/dev/images.sh check' verifies the wheel the image is built from without an engine.
+MSG
+  exit 1
+}
+
+loopback() {
+  case "${image%%/*}" in 127.*|localhost|localhost:*|\[::1\]*) return 0 ;; *) return 1 ;; esac
+}
+
+build() {
+  local tool; tool="$(engine)"
+  echo "==> building $image with $tool"
+  case "$tool" in
+    docker) DOCKER_BUILDKIT=1 docker build --build-arg VERSION="$version" -t "$image" . ;;
+    podman) podman build --ignorefile Dockerfile.dockerignore --build-arg VERSION="$version" \
+              -t "$image" . ;;
+    buildah) buildah build --ignorefile Dockerfile.dockerignore --build-arg VERSION="$version" \
+               -t "$image" . ;;
+  esac
+}
+
+push() {
+  local tool; tool="$(engine)"
+  local tls=()
+  if loopback && [ "$tool" != docker ]; then tls=(--tls-verify=false); fi  # docker: loopback is insecure by default
+  echo "==> pushing $image with $tool"
+  "$tool" push "${tls[@]}" "$image"
+}
+
+check() {
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT  # global: the trap runs after this function has returned
+  echo "==> builder stage: pip wheel (into $work/wheels)"
+  python3 -m venv "$work/build"
+  "$work/build/bin/pip" wheel -q --wheel-dir "$work/wheels" .
+  echo "==> runtime stage: pip install --no-index from those wheels only"
+  python3 -m venv "$work/run"
+  "$work/run/bin/pip" install -q --no-index --find-links="$work/wheels" clima
+  "$work/run/bin/clima" --help >/dev/null
+  "$work/run/bin/python" -c 'import clima_operator.main, kubernetes, clima.api.app'
+  [ -x "$work/run/bin/clima-operator" ]
+  echo "ok: the wheel builds, installs offline and both entry points (clima, clima-operator) load"
+}
+
+case "${1:-}" in
+  build) build ;;
+  push) push ;;
+  check) check ;;
+  *) sed -n '2,9p' "$0" >&2; exit 2 ;;
+esac
