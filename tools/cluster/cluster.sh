@@ -226,8 +226,33 @@ up() {
   node_manifest | kubectl apply -f - >/dev/null
   wait_until 120 "nodes to become Ready" kubectl wait --for=condition=Ready node --all --timeout=5s
   wait_until 120 "default ServiceAccount" kubectl get serviceaccount default -n default
+  ensure_pods_run
   step "cluster up: $(kubectl get nodes --no-headers | awk '$2 == "Ready"' | wc -l)/$nodes nodes Ready"
   echo "  eval \"\$($0 env)\"   # sets KUBECONFIG=$kubeconfig and PATH"
+}
+
+# A probe pod proves kwok brings pods to Ready. kwok sometimes starts without ever doing
+# so (seen on a first start); restarting kwok alone cures it, so try that a few times.
+probe_pod() {
+  kubectl delete pod clima-kwok-probe -n default --ignore-not-found --wait=false >/dev/null 2>&1 || true
+  kubectl run clima-kwok-probe -n default --image=registry.k8s.io/pause:3.10 --restart=Never >/dev/null &&
+    kubectl wait --for=condition=Ready pod/clima-kwok-probe -n default --timeout=20s >/dev/null 2>&1
+}
+
+ensure_pods_run() {
+  local attempt
+  for attempt in 1 2 3; do
+    if probe_pod; then
+      kubectl delete pod clima-kwok-probe -n default --wait=false >/dev/null
+      return 0
+    fi
+    step "kwok did not bring the probe pod to Ready (attempt $attempt); restarting kwok"
+    stop kwok
+    start kwok
+    wait_healthy kwok
+  done
+  echo "kwok does not bring pods to Ready; see $logs/kwok.log" >&2
+  exit 1
 }
 
 stop() {
