@@ -34,6 +34,12 @@ typecheck: venv ## mypy --strict
 proto: venv ## regenerate the Python code of proto/
 	@bash tools/dev/proto.sh
 
+load: ## Locust against `make up` (HOST=, USERS=, DURATION=); prints reports/s
+	@bash tools/dev/load.sh
+
+bench: venv ## throughput/latency of every mode and the batch endpoint -> bench/results/latest.*
+	@bash tools/dev/bench.sh $(BENCH_ARGS)
+
 chart-lint: ## helm lint and the values schema current with the CRD
 	@bash tools/dev/chart.sh lint
 
@@ -52,5 +58,5 @@ cluster-up: ## build (first time) and start the local Kubernetes control plane
 cluster-down: ## stop the local Kubernetes control plane
 	@bash tools/cluster/cluster.sh down
 
-.PHONY: help venv up down test test-unit lint typecheck proto chart-lint chart-push images push \
+.PHONY: help venv up down test test-unit lint typecheck proto load bench chart-lint chart-push images push \
 	cluster-up cluster-down

@@ -82,6 +82,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.state.batcher = batcher
     busy: dict[int | str, dict[str, object]] = {
         503: {"model": Problem, "description": "the pipeline cannot make reports durable now"}
     }
@@ -90,7 +91,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     async def post_report(report: ReportIn) -> Response:
         """Accepts one report (the seed's body with codes, or names)."""
         built = report.to_report()
-        return await _accept(batcher, [built], orjson.dumps({"id": built.id, "status": "accepted"}))
+        return await accept(batcher, [built], orjson.dumps({"id": built.id, "status": "accepted"}))
 
     @app.post("/clima/batch", status_code=202, responses={202: {"model": BatchAccepted}, **busy})
     async def post_batch(
@@ -100,7 +101,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         now_ms = time.time_ns() // 1_000_000
         built = [r.to_report(now_ms) for r in reports]
         ids = [r.id for r in built]
-        return await _accept(batcher, built, orjson.dumps({"ids": ids, "accepted": len(ids)}))
+        return await accept(batcher, built, orjson.dumps({"ids": ids, "accepted": len(ids)}))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -122,7 +123,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
     return app
 
 
-async def _accept(batcher: Batcher, reports: list[Report], body: bytes) -> Response:
+async def accept(batcher: Batcher, reports: list[Report], body: bytes) -> Response:
+    """Submits built reports; 202 with `body` once durable, else 503 or 422 (also the fast lane)."""
     started = time.perf_counter()
     try:
         await batcher.submit(reports)

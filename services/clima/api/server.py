@@ -2,6 +2,8 @@
 
 import uvloop
 
+from clima.api._fast import FastIngest
+from clima.api._limits import BodyLimit
 from clima.api.app import create_app
 from clima.api.settings import ApiSettings
 from clima.common.lifecycle import wait_for_signal
@@ -11,7 +13,8 @@ from clima.common.web import start_http
 
 async def serve(settings: ApiSettings) -> None:
     """Serves until SIGTERM/SIGINT, then finishes requests in flight and their batches."""
-    server, task = start_http(create_app(settings), settings.host, settings.port)
+    app = FastIngest(create_app(settings), settings.max_batch_items)
+    server, task = start_http(BodyLimit(app, settings.max_body_bytes), settings.host, settings.port)
     await wait_for_signal()
     server.should_exit = True
     await task

@@ -20,7 +20,7 @@ class ApiSettings(BaseSettings):
     max_batch_items: int = Field(default=1000, ge=1, le=10_000, description="items per batch POST")
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="largest request body")
     flush_max_reports: int = Field(default=2000, ge=1, description="reports per gRPC batch")
-    max_inflight_rpcs: int = Field(default=8, ge=1, description="concurrent gRPC batches")
+    max_inflight_rpcs: int = Field(default=4, ge=1, description="concurrent gRPC batches")
     max_pending_reports: int = Field(default=50_000, ge=1, description="queue before 503")
     log_level: str = "INFO"
     log_json: bool = False

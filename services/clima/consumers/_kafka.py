@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
@@ -43,9 +44,7 @@ class KafkaSource:
         self._consumer.subscribe([self._settings.kafka_topic])
         try:
             while not stop.is_set():
-                messages = await asyncio.to_thread(
-                    self._consumer.consume, self._settings.max_batch_messages, 0.5
-                )
+                messages = await asyncio.to_thread(self._take)
                 await self._handle(messages, stop)
         finally:
             await asyncio.to_thread(self._consumer.close)
@@ -59,6 +58,16 @@ class KafkaSource:
             lambda: asyncio.to_thread(_ensure_both, s.kafka_broker, s.kafka_topic, s.dead_topic),
             stop,
         )
+
+    def _take(self) -> list[Any]:
+        """Waits for one message, then takes whatever else is already fetched, without waiting
+        (consume(n, t) would wait for n messages or the whole t)."""
+        first = self._consumer.poll(0.5)
+        if first is None:
+            return []
+        if self._settings.linger_s:
+            time.sleep(self._settings.linger_s)  # in the worker thread: let a batch gather
+        return [first, *self._consumer.consume(self._settings.max_batch_messages - 1, 0)]
 
     async def _handle(self, messages: list[Any], stop: asyncio.Event) -> None:
         payloads = []

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 
+import orjson
 import valkey.asyncio as valkey
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -74,7 +75,7 @@ class Store:
         if not reports and not dead_letters:
             return ApplyResult(0, 0)
         s = self._settings
-        args: list[str | int] = [
+        args: list[str | int | bytes] = [
             s.stream_maxlen,
             s.averages_maxlen,
             s.seen_ttl_s,
@@ -82,8 +83,7 @@ class Store:
             s.interval_ttl_s,
             dead_letters,
         ]
-        for report in reports:
-            args.extend(_report_args(report))
+        args.append(orjson.dumps([_report_args(report) for report in reports]))
         try:
             applied, duplicates = await self._script(args=args)
         except (ValkeyConnectionError, ValkeyTimeoutError, OSError) as exc:
@@ -121,11 +121,23 @@ class Store:
         await self._client.aclose()
 
 
+_ISO_SECONDS: dict[int, str] = {}
+
+
+def _iso(event_ms: int) -> str:
+    """The event time as ISO 8601 UTC with milliseconds; the second's text is cached."""
+    second, milli = divmod(event_ms, 1000)
+    prefix = _ISO_SECONDS.get(second)
+    if prefix is None:
+        if len(_ISO_SECONDS) > 4096:
+            _ISO_SECONDS.clear()
+        prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _ISO_SECONDS[second] = prefix
+    return f"{prefix}.{milli:03d}+00:00"
+
+
 def _report_args(report: Report) -> tuple[str, int, str, str, str, str, str, str]:
     municipality = municipality_by_code(report.municipality)
-    iso = datetime.fromtimestamp(report.event_time_ms / 1000, UTC).isoformat(
-        timespec="milliseconds"
-    )
     return (
         report.id,
         report.event_time_ms,
@@ -134,5 +146,5 @@ def _report_args(report: Report) -> tuple[str, int, str, str, str, str, str, str
         format(report.temperature_c, "g"),
         format(report.humidity_pct, "g"),
         weather_by_code(report.weather).name,
-        iso,
+        _iso(report.event_time_ms),
     )

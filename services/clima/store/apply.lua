@@ -1,6 +1,7 @@
 -- Applies a batch of reports to the Clima model, each report at most once (by id).
 -- ARGV: stream_maxlen, averages_maxlen, seen_ttl_s, interval_s, interval_ttl_s, dead_letters,
--- then per report 8 values: id, event_ms, slug, name, temperature, humidity, weather, iso_time.
+-- then ARGV[7]: a JSON array of reports, each [id, event_ms, slug, name, temperature, humidity,
+-- weather, iso_time] (one argument instead of 8 per report: far less to encode and parse).
 -- Returns {applied, duplicates}. Runs atomically: a batch is applied whole or not at all.
 local stream_maxlen = ARGV[1]
 local averages_maxlen = ARGV[2]
@@ -11,13 +12,13 @@ local dead_letters = tonumber(ARGV[6])
 local applied, duplicates = 0, 0
 local latest, weather_total, weather_local, intervals, seen_keys = {}, {}, {}, {}, {}
 
-for i = 7, #ARGV, 8 do
-  local id, event_ms, slug = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
+for _, r in ipairs(cjson.decode(ARGV[7])) do
+  local id, event_ms, slug = r[1], r[2], r[3]
   local seen_key = 'clima:seen:' .. math.floor(event_ms / 3600000)
   if redis.call('SADD', seen_key, id) == 1 then
     seen_keys[seen_key] = true
     applied = applied + 1
-    local name, temp, hum, weather, iso = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
+    local name, temp, hum, weather, iso = r[4], r[5], r[6], r[7], r[8]
     redis.call('XADD', 'clima:' .. slug, 'MAXLEN', '~', stream_maxlen, '*',
       'ts', iso, 'temperature', temp, 'humidity', hum, 'weather', weather, 'id', id)
     latest[slug] = {name, temp, hum, weather, iso}
