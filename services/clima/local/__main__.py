@@ -30,7 +30,7 @@ def up(mode: str, reports: int) -> None:
         raise
     view_url = pipeline.start_view(int(os.environ.get("CLIMA_VIEW_PORT", "8090")))
     PIDS.write_text(json.dumps({n: p.pid for n, p in pipeline.processes.items()}))
-    print(f"==> sending {reports} reports to {pipeline.api_url}/clima")
+    print(f"==> sending {reports} reports to {pipeline.api_url}/clima and /clima/batch")
     result = asyncio.run(burst(pipeline.api_url, reports))
     print(f"    {result}")
     print(asyncio.run(summary()))
