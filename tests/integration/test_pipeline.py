@@ -102,6 +102,8 @@ BAD_BODIES = [
     (b'{"municipality": 1, "temperature": 20, "humidity": 5}', "weather"),
     (b'{"municipality": 1, "temperature": 20,', "json"),
     (b"[]", "body"),
+    (b'{"municipality": 1, "temperature": NaN, "humidity": 5, "weather": 1}', "temperature"),
+    (b'{"municipality": 1, "temperature": 1e309, "humidity": 5, "weather": 1}', "temperature"),
 ]
 
 
@@ -116,6 +118,9 @@ def test_invalid_input_is_refused_and_changes_nothing(
             answer = client.post("/clima", content=raw, headers=headers)
             assert answer.status_code == 422, raw
             assert field in answer.text, (raw, answer.text)
+        plain = {"content-type": "text/plain"}
+        seed = b'{"municipality": 1, "temperature": 20, "humidity": 5, "weather": 1}'
+        assert client.post("/clima", content=seed, headers=plain).status_code == 422
         bad_batch = [_body(random.Random(1), named=False)] * 3 + [{"municipality": 9}]
         answer = client.post("/clima/batch", json=bad_batch)
         assert answer.status_code == 422

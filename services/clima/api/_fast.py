@@ -92,7 +92,12 @@ class FastIngest:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path")
-        if scope["type"] != "http" or scope["method"] != "POST" or path not in _PATHS:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or path not in _PATHS
+            or not _json_body(scope)
+        ):
             await self.app(scope, receive, send)
             return
         chunks = []
@@ -132,6 +137,17 @@ class FastIngest:
                 return None
             reports.append(report)
         return reports
+
+
+def _json_body(scope: Scope) -> bool:
+    """True when FastAPI would read the body as JSON: no content type, or application/*json."""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            kind: bytes = value.split(b";", 1)[0].strip().lower()
+            return kind == b"application/json" or (
+                kind.startswith(b"application/") and kind.endswith(b"+json")
+            )
+    return True
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

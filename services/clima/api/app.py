@@ -8,7 +8,9 @@ from typing import Annotated
 
 import grpc
 import orjson
-from fastapi import Body, FastAPI, Response
+from fastapi import Body, FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pydantic import BaseModel, Field
 
@@ -82,6 +84,13 @@ def create_app(settings: ApiSettings) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> Response:
+        """422 naming the field, without echoing the input (NaN or infinity break JSON)."""
+        errors = [{k: v for k, v in e.items() if k != "input"} for e in exc.errors()]
+        return Response(orjson.dumps({"detail": jsonable_encoder(errors)}), 422, media_type=_JSON)
+
     app.state.batcher = batcher
     busy: dict[int | str, dict[str, object]] = {
         503: {"model": Problem, "description": "the pipeline cannot make reports durable now"}

@@ -31,6 +31,9 @@ class KafkaSource:
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "max.poll.interval.ms": 600_000,
+                # a killed member keeps its partitions until its session expires (default 45 s)
+                "session.timeout.ms": 10_000,
+                "heartbeat.interval.ms": 3_000,
             }
         )
         self._dead = Producer(
