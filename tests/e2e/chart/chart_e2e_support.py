@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -267,7 +268,9 @@ class OperatorProcess:
     def forbidden_lines(self) -> list[str]:
         """Log lines where the API server refused the operator something."""
         text = self.log.read_text(errors="replace")
-        return [line for line in text.splitlines() if "403" in line or "orbidden" in line]
+        # a status 403, not the milliseconds of a timestamp such as "15:05:05,403"
+        status = re.compile(r"(?<![,.\d])403(?!\d)")
+        return [line for line in text.splitlines() if status.search(line) or "orbidden" in line]
 
 
 def write_dashboards(configmap: dict[str, Any], folder: Path) -> Path:
