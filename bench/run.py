@@ -51,6 +51,7 @@ INFRA_ENV = {
     "CLIMA_STATE_DIR": str(STATE),
     "CLIMA_KAFKA_PORT": "19092",
     "CLIMA_RABBIT_PORT": "15672",
+    "CLIMA_RABBIT_DIST_PORT": "15673",  # below the ephemeral range (see docs/faults.md)
     "CLIMA_EPMD_PORT": "14369",
     "CLIMA_VALKEY_PORT": "16379",
 }

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from clima.api.errors import PipelineUnavailableError
 from clima.contract import Report
+from clima.contract.outcome import REFUSED
 
 logger = logging.getLogger(__name__)
 Send = Callable[[list[Report]], Awaitable[None]]
@@ -33,7 +34,7 @@ class Batcher:
     async def submit(self, reports: list[Report]) -> None:
         """Returns when the reports are durable; PipelineUnavailableError when they are not."""
         if self._pending_reports + len(reports) > self._max_pending:
-            raise PipelineUnavailableError("overloaded: too many reports waiting")
+            raise PipelineUnavailableError("overloaded: too many reports waiting", REFUSED)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((reports, future))
         self._pending_reports += len(reports)

@@ -21,6 +21,7 @@ from clima.api.settings import ApiSettings
 from clima.common.upstream import Upstream
 from clima.contract import Report, ReportBatch
 from clima.contract.http import ReportIn
+from clima.contract.outcome import Outcome, outcome_of, unavailable_body
 
 ACCEPTED = Counter("clima_api_reports_accepted_total", "Reports durable and answered 202")
 REFUSED = Counter("clima_api_requests_refused_total", "Requests answered with an error", ["status"])
@@ -52,6 +53,19 @@ class Problem(BaseModel):
     detail: str = Field(description="what went wrong, naming the field when there is one")
 
 
+class Unavailable(Problem):
+    """Why reports could not be made durable now, and what became of them."""
+
+    outcome: Outcome = Field(
+        description=(
+            "`refused`: nothing was published, none of these reports will be counted; "
+            "`unknown`: a broker may hold some of them and they may be counted. Either way a "
+            "resend with the same ids is safe: each id counts once."
+        )
+    )
+    ids: list[str] = Field(description="the ids of the refused reports, in request order")
+
+
 def create_app(settings: ApiSettings) -> FastAPI:
     """Builds the api; its channel to the upstream opens with the event loop."""
     links: list[Upstream] = []
@@ -62,7 +76,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
                 raise PipelineRejectedError(exc.details() or "invalid") from exc
-            raise PipelineUnavailableError(f"{exc.code().name}: {exc.details()}") from exc
+            raise PipelineUnavailableError(
+                f"{exc.code().name}: {exc.details()}", outcome_of(exc.trailing_metadata())
+            ) from exc
 
     batcher = Batcher(
         send, settings.flush_max_reports, settings.max_inflight_rpcs, settings.max_pending_reports
@@ -93,7 +109,10 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
     app.state.batcher = batcher
     busy: dict[int | str, dict[str, object]] = {
-        503: {"model": Problem, "description": "the pipeline cannot make reports durable now"}
+        503: {
+            "model": Unavailable,
+            "description": "the pipeline cannot make reports durable now; resend with the ids",
+        }
     }
 
     @app.post("/clima", status_code=202, responses={202: {"model": Accepted}, **busy})
@@ -139,7 +158,8 @@ async def accept(batcher: Batcher, reports: list[Report], body: bytes) -> Respon
         await batcher.submit(reports)
     except PipelineUnavailableError as exc:
         REFUSED.labels("503").inc()
-        return _problem(503, f"pipeline unavailable: {exc}", {"Retry-After": "1"})
+        body = unavailable_body(str(exc), exc.outcome, [r.id for r in reports])
+        return Response(body, 503, {"Retry-After": "1"}, media_type=_JSON)
     except PipelineRejectedError as exc:
         REFUSED.labels("422").inc()
         return _problem(422, str(exc))

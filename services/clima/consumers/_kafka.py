@@ -2,10 +2,12 @@
 
 import asyncio
 import logging
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from clima.common.retry import retry
 from clima.common.topics import ensure_topic
@@ -16,6 +18,7 @@ from clima.store import Store
 
 logger = logging.getLogger(__name__)
 SOURCE = "kafka"
+_CLOSE_TIMEOUT_S = 15.0
 
 
 class KafkaSource:
@@ -28,7 +31,13 @@ class KafkaSource:
             {
                 "bootstrap.servers": settings.kafka_broker,
                 "group.id": settings.kafka_group,
-                "enable.auto.commit": False,
+                # offsets are stored only once Valkey has a batch, and committed from there
+                # in the background: a commit never blocks consuming (a synchronous commit
+                # can wait without bound while the group coordinator is away); a crash
+                # replays at most the last second, which the ids count once
+                "enable.auto.offset.store": False,
+                "enable.auto.commit": True,
+                "auto.commit.interval.ms": 1_000,
                 "auto.offset.reset": "earliest",
                 "max.poll.interval.ms": 600_000,
                 # a killed member keeps its partitions until its session expires (default 45 s)
@@ -45,12 +54,19 @@ class KafkaSource:
         """Consumes until `stop` is set, then commits what was applied and closes."""
         await self._ensure_topics(stop)
         self._consumer.subscribe([self._settings.kafka_topic])
+        fetch: asyncio.Future[list[Any]] | None = None
         try:
             while not stop.is_set():
-                messages = await asyncio.to_thread(self._take)
+                messages = await (fetch or asyncio.ensure_future(asyncio.to_thread(self._take)))
+                # fetch the next batch while this one is applied
+                fetch = asyncio.ensure_future(asyncio.to_thread(self._take))
                 await self._handle(messages, stop)
         finally:
-            await asyncio.to_thread(self._consumer.close)
+            if fetch is not None:
+                await asyncio.wait({fetch})  # not applied, not stored: read again later
+            # close() commits the stored offsets and leaves the group; bounded, as a missing
+            # coordinator can keep it retrying
+            await _bounded(self._consumer.close, _CLOSE_TIMEOUT_S, "kafka: close")
             await asyncio.to_thread(self._dead.flush, 10)
 
     async def _ensure_topics(self, stop: asyncio.Event) -> None:
@@ -74,10 +90,12 @@ class KafkaSource:
 
     async def _handle(self, messages: list[Any], stop: asyncio.Event) -> None:
         payloads = []
+        good = []
         for message in messages:
             error = message.error()
             if error is None:
                 payloads.append(message.value() or b"")
+                good.append(message)
             elif error.code() != KafkaError._PARTITION_EOF:
                 logger.warning("kafka: %s", error)
         self.connected = True
@@ -91,7 +109,7 @@ class KafkaSource:
             )
         result = await self._store.apply_until_done(sorted_.reports, len(sorted_.dead), stop)
         record(SOURCE, sorted_.reports, result, len(sorted_.dead))
-        await self._commit()
+        self._store_offsets(good)
 
     def _send_dead(self, dead: list[DeadLetter]) -> None:
         for letter in dead:
@@ -103,12 +121,37 @@ class KafkaSource:
         if remaining:
             raise KafkaException(f"{remaining} dead letters not confirmed")
 
-    async def _commit(self) -> None:
+    def _store_offsets(self, applied: list[Any]) -> None:
+        """Marks messages as done; the background commit moves the group's offsets past them."""
+        following: dict[tuple[str, int], int] = {}
+        for message in applied:
+            key = (message.topic(), message.partition())
+            following[key] = max(following.get(key, 0), message.offset() + 1)
+        offsets = [TopicPartition(t, p, o) for (t, p), o in following.items()]
         try:
-            await asyncio.to_thread(self._consumer.commit, asynchronous=False)
+            self._consumer.store_offsets(offsets=offsets)
         except KafkaException as exc:
             # a rebalance took the partitions; their new owner re-applies, and ids dedup
-            logger.warning("kafka: commit failed (%s); reports will be seen again", exc)
+            logger.warning("kafka: offsets not stored (%s); reports will be seen again", exc)
+
+
+async def _bounded(call: Callable[[], object], timeout_s: float, what: str) -> None:
+    """Runs a blocking call in a daemon thread and stops waiting for it after `timeout_s`
+    (a thread of the default executor would hold the process at exit)."""
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def target() -> None:
+        try:
+            call()
+        finally:
+            loop.call_soon_threadsafe(done.set)
+
+    threading.Thread(target=target, name=what, daemon=True).start()
+    try:
+        await asyncio.wait_for(done.wait(), timeout_s)
+    except TimeoutError:
+        logger.error("%s did not finish in %.0fs; going on without it", what, timeout_s)
 
 
 def _ensure_both(bootstrap: str, topic: str, dead_topic: str) -> None:

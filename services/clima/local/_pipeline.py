@@ -50,6 +50,7 @@ class LocalPipeline:
     log_dir: Path
     ports: Ports = field(default_factory=Ports)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _specs: dict[str, tuple[list[str], dict[str, str], str]] = field(default_factory=dict)
 
     def consumers(self) -> list[str]:
         """The consumers this mode needs."""
@@ -68,6 +69,7 @@ class LocalPipeline:
                 "CLIMA_WRITER_PORT": str(p.writer),
                 "CLIMA_WRITER_PROBE_PORT": str(p.writer_probe),
             },
+            f"http://127.0.0.1:{p.writer_probe}/readyz",
         )
         self._spawn(
             "proxy",
@@ -78,6 +80,7 @@ class LocalPipeline:
                 "CLIMA_PROXY_HTTP_PORT": str(p.proxy_http),
                 "CLIMA_PROXY_GRPC_PORT": str(p.proxy_grpc),
             },
+            f"http://127.0.0.1:{p.proxy_http}/health",
         )
         self._spawn(
             "api",
@@ -87,6 +90,7 @@ class LocalPipeline:
                 "CLIMA_API_HOST": "127.0.0.1",
                 "CLIMA_API_PORT": str(p.api),
             },
+            f"http://127.0.0.1:{p.api}/readyz",
         )
         probes = {"kafka": p.kafka_consumer_probe, "rabbit": p.rabbit_consumer_probe}
         for source in self.consumers():
@@ -97,22 +101,16 @@ class LocalPipeline:
                     "CLIMA_CONSUMER_HOST": "127.0.0.1",
                     "CLIMA_CONSUMER_PROBE_PORT": str(probes[source]),
                 },
+                f"http://127.0.0.1:{probes[source]}/readyz",
             )
-        checks = {
-            "writer": f"http://127.0.0.1:{p.writer_probe}/readyz",
-            "proxy": f"http://127.0.0.1:{p.proxy_http}/health",
-            "api": f"http://127.0.0.1:{p.api}/readyz",
-        }
-        for source in self.consumers():
-            checks[f"{source}-consumer"] = f"http://127.0.0.1:{probes[source]}/readyz"
-        for name, url in checks.items():
-            self._wait_ready(name, url, timeout_s)
+        for name in list(self.processes):
+            self._wait_ready(name, timeout_s)
 
     def start_view(self, port: int, timeout_s: float = 30) -> str:
         """Starts the local page of the dashboard's panels; returns its URL."""
-        self._spawn("view", ["view"], {"CLIMA_VIEW_PORT": str(port)})
         url = f"http://127.0.0.1:{port}/"
-        self._wait_ready("view", url, timeout_s)
+        self._spawn("view", ["view"], {"CLIMA_VIEW_PORT": str(port)}, url)
+        self._wait_ready("view", timeout_s)
         return url
 
     @property
@@ -120,7 +118,17 @@ class LocalPipeline:
         """Base URL of the api."""
         return f"http://127.0.0.1:{self.ports.api}"
 
-    def _spawn(self, name: str, args: list[str], extra: dict[str, str]) -> None:
+    def restart(self, name: str, timeout_s: float = 60) -> None:
+        """Starts a stopped or killed process again as `start()` did, and waits until ready."""
+        process = self.processes.get(name)
+        if process is not None and process.poll() is None:
+            raise RuntimeError(f"{name} is still running (pid {process.pid})")
+        args, extra, url = self._specs[name]
+        self._spawn(name, args, extra, url)
+        self._wait_ready(name, timeout_s)
+
+    def _spawn(self, name: str, args: list[str], extra: dict[str, str], ready_url: str) -> None:
+        self._specs[name] = (args, extra, ready_url)
         env = {**os.environ, **self.env, **extra}
         cmd = [sys.executable, "-m", "clima", *args]
         with (self.log_dir / f"{name}.log").open("ab") as log:
@@ -129,7 +137,8 @@ class LocalPipeline:
             )
         logger.info("started %s (pid %s)", name, self.processes[name].pid)
 
-    def _wait_ready(self, name: str, url: str, timeout_s: float) -> None:
+    def _wait_ready(self, name: str, timeout_s: float) -> None:
+        url = self._specs[name][2]
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             process = self.processes[name]
@@ -153,18 +162,23 @@ class LocalPipeline:
         self.processes[name].kill()
         self.processes[name].wait()
 
+    def terminate(self, name: str, timeout_s: float = 20) -> int:
+        """SIGTERMs one process, SIGKILLs it after `timeout_s`, and returns its exit code."""
+        process = self.processes[name]
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                logger.error("%s ignored SIGTERM for %ss; killing it", name, timeout_s)
+                process.kill()
+                process.wait()
+        return process.returncode
+
     def stop(self, timeout_s: float = 20) -> dict[str, int]:
         """SIGTERMs every process (api first, consumers last) and returns their exit codes."""
-        codes: dict[str, int] = {}
         order = ["api", "proxy", "writer", "kafka-consumer", "rabbit-consumer", "view"]
-        for name in [n for n in order if n in self.processes]:
-            process = self.processes.pop(name)
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout_s)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-            codes[name] = process.returncode
+        names = [n for n in order if n in self.processes]
+        codes = {name: self.terminate(name, timeout_s) for name in names}
+        self.processes.clear()
         return codes

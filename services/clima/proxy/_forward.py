@@ -17,14 +17,14 @@ class ForwardingService(ReportWriterServicer):
         try:
             return await self._upstream.send_report(request, self._timeout(context))
         except grpc.aio.AioRpcError as exc:
-            await context.abort(exc.code(), exc.details() or "")
+            await context.abort(exc.code(), exc.details() or "", exc.trailing_metadata() or ())
             raise
 
     async def SendBatch(self, request: ReportBatch, context: grpc.aio.ServicerContext) -> Ack:  # noqa: N802
         try:
             return await self._upstream.send_batch(request, self._timeout(context))
         except grpc.aio.AioRpcError as exc:
-            await context.abort(exc.code(), exc.details() or "")
+            await context.abort(exc.code(), exc.details() or "", exc.trailing_metadata() or ())
             raise
 
     def _timeout(self, context: grpc.aio.ServicerContext) -> float:

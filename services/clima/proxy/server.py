@@ -14,6 +14,7 @@ from clima.common.upstream import Upstream
 from clima.common.web import start_http
 from clima.contract import SERVICE_NAME, add_ReportWriterServicer_to_server
 from clima.contract.http import ReportIn
+from clima.contract.outcome import outcome_of, unavailable_body
 from clima.proxy._forward import ForwardingService
 from clima.proxy.settings import ProxySettings
 
@@ -31,10 +32,13 @@ def create_http(upstream: Upstream, settings: ProxySettings) -> FastAPI:
         try:
             await upstream.send_report(built, settings.max_timeout_s)
         except grpc.aio.AioRpcError as exc:
-            status = 422 if exc.code() == grpc.StatusCode.INVALID_ARGUMENT else 503
-            return Response(
-                orjson.dumps({"detail": exc.details()}), status, media_type="application/json"
-            )
+            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                return Response(
+                    orjson.dumps({"detail": exc.details()}), 422, media_type="application/json"
+                )
+            outcome = outcome_of(exc.trailing_metadata())
+            body = unavailable_body(f"{exc.code().name}: {exc.details()}", outcome, [built.id])
+            return Response(body, 503, {"Retry-After": "1"}, media_type="application/json")
         return Response(
             orjson.dumps({"id": built.id, "status": "accepted"}), 202, media_type="application/json"
         )

@@ -9,7 +9,7 @@ from typing import Protocol
 from clima.contract import Report
 from clima.contract.rules import report_problem
 from clima.writer._route import brokers_of, messages, route
-from clima.writer.errors import BrokerUnavailableError
+from clima.writer.errors import BrokerRefusedError, BrokerUnavailableError
 from clima.writer.settings import Mode
 
 logger = logging.getLogger(__name__)
@@ -55,12 +55,15 @@ class Writer:
         return all(self._publishers[b].healthy for b in brokers_of(self._mode))
 
     async def write(self, reports: Sequence[Report]) -> list[str]:
-        """Makes every report durable; BrokerUnavailableError when any broker cannot confirm."""
+        """Makes every report durable; BrokerUnavailableError when any broker cannot confirm.
+
+        BrokerRefusedError (nothing published) when a broker of the mode is known down.
+        """
         check(reports)
         routed = route(self._mode, reports, self._rng)
         for broker in routed:
             if not self._publishers[broker].healthy:
-                raise BrokerUnavailableError(f"{broker}: unavailable")
+                raise BrokerRefusedError(f"{broker}: unavailable")
         sends: list[Callable[[], Awaitable[None]]] = [
             _bind(self._publishers[b], messages(batch)) for b, batch in routed.items()
         ]

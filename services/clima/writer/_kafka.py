@@ -37,8 +37,13 @@ class KafkaPublisher:
         self._down = threading.Event()
         self._topic_ready = threading.Event()
         self._stop = threading.Event()
+        self._pending: set[asyncio.Future[None]] = set()
+        # the poll thread only serves callbacks; metadata probes, which can block past their
+        # timeout while no broker is up, run in a thread of their own
         self._poller = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)
         self._poller.start()
+        self._prober = threading.Thread(target=self._watch, name="kafka-probe", daemon=True)
+        self._prober.start()
 
     def start(self, bootstrap: str, partitions: int) -> None:
         """Makes sure the topic exists, in the background; publishing fails fast until then."""
@@ -61,22 +66,38 @@ class KafkaPublisher:
     def _on_error(self, err: KafkaError) -> None:
         if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
             self._down.set()
+        if err.code() == KafkaError._ALL_BROKERS_DOWN:
+            # deliveries in flight would wait up to message.timeout.ms for a broker: answer
+            # them now; librdkafka may still deliver them, so their outcome is unknown
+            self._loop.call_soon_threadsafe(self._fail_pending, f"kafka: {err.str()}")
         logger.warning("kafka: %s", err)
+
+    def _fail_pending(self, reason: str) -> None:
+        for future in list(self._pending):
+            if not future.done():
+                future.set_exception(BrokerUnavailableError(reason))
 
     def _poll(self) -> None:
         while not self._stop.is_set():
             self._producer.poll(0.1)
-            if self._down.is_set():
-                self._probe()
 
-    def _probe(self) -> None:
-        """While marked down, asks for metadata; an answer means the broker is back."""
+    def _watch(self) -> None:
+        while not self._stop.wait(0.25):
+            if self._down.is_set() and self._leads_every_partition():
+                logger.info("kafka: broker reachable again")
+                self._down.clear()
+
+    def _leads_every_partition(self) -> bool:
+        """True when the broker answers and every partition of the topic has a leader (a
+        broker that is starting or shutting down answers but leads nothing)."""
         try:
-            self._producer.list_topics(self._topic, timeout=1.0)
+            metadata = self._producer.list_topics(self._topic, timeout=1.0)
         except KafkaException:
-            return
-        logger.info("kafka: broker reachable again")
-        self._down.clear()
+            return False
+        topic = metadata.topics.get(self._topic)
+        if topic is None or topic.error is not None or not topic.partitions:
+            return False
+        return all(p.leader >= 0 for p in topic.partitions.values())
 
     @property
     def healthy(self) -> bool:
@@ -93,6 +114,8 @@ class KafkaPublisher:
 
     def _produce(self, key: bytes, value: bytes) -> "asyncio.Future[None]":
         future: asyncio.Future[None] = self._loop.create_future()
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
 
         def delivered(err: KafkaError | None, _msg: Any) -> None:
             self._loop.call_soon_threadsafe(_settle, future, err)
@@ -115,6 +138,7 @@ class KafkaPublisher:
         """Delivers what is queued, then stops the poll thread."""
         self._stop.set()
         self._poller.join()
+        self._prober.join(timeout=2.0)
         remaining = self._producer.flush(timeout_s)
         if remaining:
             logger.error("kafka: %d messages still undelivered at shutdown", remaining)

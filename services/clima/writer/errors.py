@@ -2,6 +2,7 @@
 
 WriterError
 ├── BrokerUnavailableError   a broker did not confirm; gRPC UNAVAILABLE, the api says 503
+│   └── BrokerRefusedError   a broker of the mode is known down: nothing was published
 └── ConfigurationError       settings that cannot work; the process exits at start-up
 """
 
@@ -12,6 +13,10 @@ class WriterError(Exception):
 
 class BrokerUnavailableError(WriterError):
     """A broker the mode chose did not durably acknowledge; nothing may be reported as accepted."""
+
+
+class BrokerRefusedError(BrokerUnavailableError):
+    """Refused before publishing anything: no broker holds any report of the request."""
 
 
 class ConfigurationError(WriterError):

@@ -18,16 +18,17 @@ from clima.contract import (
     ReportWriterServicer,
     add_ReportWriterServicer_to_server,
 )
+from clima.contract.outcome import OUTCOME_KEY, REFUSED
 from clima.writer._core import InvalidReportError, Publisher, Writer
 from clima.writer._kafka import KafkaPublisher
 from clima.writer._rabbit import RabbitPublisher
 from clima.writer._route import KAFKA, RABBIT, brokers_of
-from clima.writer.errors import BrokerUnavailableError, ConfigurationError
+from clima.writer.errors import BrokerRefusedError, BrokerUnavailableError, ConfigurationError
 from clima.writer.settings import WriterSettings
 
 logger = logging.getLogger(__name__)
 WRITTEN = Counter("clima_writer_reports_total", "Reports made durable", ["broker"])
-REFUSED = Counter("clima_writer_refused_total", "Requests refused", ["reason"])
+REFUSALS = Counter("clima_writer_refused_total", "Requests refused", ["reason"])
 LATENCY = Histogram("clima_writer_batch_seconds", "Time to make a batch durable")
 
 
@@ -48,10 +49,15 @@ class ReportWriterService(ReportWriterServicer):
             with LATENCY.time():
                 brokers = await self._writer.write(reports)
         except InvalidReportError as exc:
-            REFUSED.labels("invalid").inc()
+            REFUSALS.labels("invalid").inc()
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except BrokerRefusedError as exc:
+            REFUSALS.labels("unavailable").inc()
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, str(exc), trailing_metadata=((OUTCOME_KEY, REFUSED),)
+            )
         except BrokerUnavailableError as exc:
-            REFUSED.labels("unavailable").inc()
+            REFUSALS.labels("unconfirmed").inc()
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         for broker in brokers:
             WRITTEN.labels(broker).inc(len(reports))

@@ -54,5 +54,6 @@ async def test_overload_is_refused_at_once() -> None:
         await asyncio.sleep(10)
 
     batcher = Batcher(send, max_reports=1, max_inflight=1, max_pending=2)
-    with pytest.raises(PipelineUnavailableError, match="overloaded"):
+    with pytest.raises(PipelineUnavailableError, match="overloaded") as caught:
         await batcher.submit([Report(id=str(i)) for i in range(3)])
+    assert caught.value.outcome == "refused"

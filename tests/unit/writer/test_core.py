@@ -1,0 +1,78 @@
+"""The writer refuses before publishing when a broker is known down, and says so."""
+
+import asyncio
+
+import pytest
+
+from clima.contract import Report
+from clima.writer._core import InvalidReportError, Writer
+from clima.writer.errors import BrokerRefusedError, BrokerUnavailableError
+
+
+class FakePublisher:
+    """Records what it was asked to publish; fails on demand."""
+
+    def __init__(self, healthy: bool = True, fails: bool = False) -> None:
+        self.healthy = healthy
+        self._fails = fails
+        self.published: list[list[tuple[bytes, bytes]]] = []
+
+    async def publish(self, messages: list[tuple[bytes, bytes]]) -> None:
+        await asyncio.sleep(0)
+        self.published.append(messages)
+        if self._fails:
+            raise BrokerUnavailableError("rabbitmq: confirm lost")
+
+
+def _reports() -> list[Report]:
+    return [
+        Report(
+            id=f"r{i}",
+            event_time_ms=1_790_000_000_000,
+            municipality=1 + i % 4,
+            weather=1,
+            temperature_c=20,
+            humidity_pct=50,
+        )
+        for i in range(6)
+    ]
+
+
+async def test_known_down_broker_refuses_before_publishing_anything() -> None:
+    """In both mode a down RabbitMQ stops the batch before Kafka gets any of it."""
+    kafka, rabbit = FakePublisher(), FakePublisher(healthy=False)
+    writer = Writer("both", {"kafka": kafka, "rabbit": rabbit})
+    with pytest.raises(BrokerRefusedError, match="rabbit: unavailable"):
+        await writer.write(_reports())
+    assert kafka.published == []
+    assert rabbit.published == []
+
+
+async def test_failure_while_publishing_is_not_a_refusal() -> None:
+    """Kafka confirmed, RabbitMQ failed: the outcome is unknown, not refused."""
+    kafka, rabbit = FakePublisher(), FakePublisher(fails=True)
+    writer = Writer("both", {"kafka": kafka, "rabbit": rabbit})
+    with pytest.raises(BrokerUnavailableError) as caught:
+        await writer.write(_reports())
+    assert not isinstance(caught.value, BrokerRefusedError)
+    assert "confirm lost" in str(caught.value)
+    assert len(kafka.published) == 1
+
+
+async def test_success_names_the_brokers() -> None:
+    """202-worthy: every broker of the mode confirmed."""
+    kafka, rabbit = FakePublisher(), FakePublisher()
+    assert await Writer("both", {"kafka": kafka, "rabbit": rabbit}).write(_reports()) == [
+        "kafka",
+        "rabbit",
+    ]
+
+
+async def test_invalid_report_is_refused_naming_it() -> None:
+    """A bad report anywhere refuses the whole request before any broker sees it."""
+    kafka = FakePublisher()
+    reports = _reports()
+    reports[3].humidity_pct = 101
+    with pytest.raises(InvalidReportError, match=r"reports\[3\]\.humidity"):
+        await Writer("kafka", {"kafka": kafka}).write(reports)
+    assert kafka.published == []
