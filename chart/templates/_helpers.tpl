@@ -95,9 +95,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
-{{/* The one namespace the operator serves, or "" for all of them. */}}
-{{- define "clima.watchNamespace" -}}
-{{- first (default (list) .Values.operator.watchNamespaces) | default "" -}}
+{{/*
+The namespaces the operator serves, comma-separated: operator.watchNamespaces, or the release
+namespace when that list is empty. Never all namespaces: the operator's rights are Roles there.
+*/}}
+{{- define "clima.watchNamespaces" -}}
+{{- default (list .Release.Namespace) .Values.operator.watchNamespaces | uniq | join "," -}}
 {{- end -}}
 
 {{/* The name of the chart's ClimaPipeline. */}}

@@ -4,6 +4,8 @@ What the operator does with each kind, read from its code (operator/clima_operat
   creates the credentials Secret (create), server-side applies children and the pipeline
   status (patch; an apply that creates the object also needs create), merge-patches the
   Secret (patch) and deletes children the spec no longer wants (delete);
+- it never lists, watches or deletes Secrets, creates no Pods, Jobs or RBAC objects, and
+  garbage collection (owner references) removes the children of a deleted pipeline;
 - kopf watches pipelines, Deployments and StatefulSets (list, watch), keeps its progress in
   annotations and its finalizer on pipelines (patch) and posts core Events (create).
 */}}
@@ -21,7 +23,7 @@ What the operator does with each kind, read from its code (operator/clima_operat
   resources: ["services", "configmaps"]
   verbs: ["list", "create", "patch", "delete"]
 - apiGroups: ["networking.k8s.io"]
-  resources: ["ingresses"]
+  resources: ["ingresses", "networkpolicies"]
   verbs: ["list", "create", "patch", "delete"]
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
@@ -36,15 +38,13 @@ What the operator does with each kind, read from its code (operator/clima_operat
 
 {{/*
 Cluster-scoped reads kopf makes at start-up and while running: the CRDs (to notice the
-ClimaPipeline CRD appear or change) and, when it serves one namespace, the namespaces.
+ClimaPipeline CRD appear or change) and the namespaces (to notice a served one appear).
 */}}
 {{- define "clima.discoveryRules" -}}
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
   verbs: ["list", "watch"]
-{{- if include "clima.watchNamespace" . }}
 - apiGroups: [""]
   resources: ["namespaces"]
   verbs: ["list", "watch"]
-{{- end }}
 {{- end -}}

@@ -51,11 +51,20 @@ SERVICE = Kind("v1", "Service", "services")
 CONFIGMAP = Kind("v1", "ConfigMap", "configmaps")
 SECRET = Kind("v1", "Secret", "secrets")
 INGRESS = Kind("networking.k8s.io/v1", "Ingress", "ingresses")
+NETWORK_POLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies")
 AUTOSCALER = Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers")
 EVENT = Kind("v1", "Event", "events")
 
 #: Kinds of children created by server-side apply, and pruned when no longer wanted.
-APPLIED_KINDS = (DEPLOYMENT, STATEFULSET, SERVICE, CONFIGMAP, INGRESS, AUTOSCALER)
+APPLIED_KINDS = (
+    DEPLOYMENT,
+    STATEFULSET,
+    SERVICE,
+    CONFIGMAP,
+    INGRESS,
+    AUTOSCALER,
+    NETWORK_POLICY,
+)
 KINDS = {kind.kind: kind for kind in (PIPELINE, SECRET, *APPLIED_KINDS)}
 
 

@@ -54,8 +54,10 @@ def build_resync(
 ) -> Resync:
     """The periodic pass over the pipelines the operator serves."""
 
+    scopes: list[str | None] = [None] if settings.clusterwide else [*settings.namespaces]
+
     def pipelines() -> list[tuple[str, str]]:
-        found = client.list(kube.PIPELINE, settings.namespace)
+        found = [item for scope in scopes for item in client.list(kube.PIPELINE, scope)]
         return [(item["metadata"]["namespace"], item["metadata"]["name"]) for item in found]
 
     def reconcile(namespace: str, name: str) -> None:
@@ -74,7 +76,7 @@ def main() -> None:
     reconciler = Reconciler(client, client.post_event, load_dashboards(settings.dashboards_dir))
     metrics.serve(settings.bind_address, settings.metrics_port)
     resync = build_resync(client, reconciler, settings)
-    scope = f"namespace {settings.namespace}" if settings.namespace else "all namespaces"
+    scope = ", ".join(settings.namespaces) or "all namespaces"
     logger.info("Clima operator serving %s", scope)
     resync.start()
     try:
@@ -82,8 +84,8 @@ def main() -> None:
             registry=build_registry(reconciler),
             settings=kopf_settings(),
             standalone=True,
-            clusterwide=settings.namespace is None,
-            namespaces=[settings.namespace] if settings.namespace else [],
+            clusterwide=settings.clusterwide,
+            namespaces=settings.namespaces,
             liveness_endpoint=settings.liveness_endpoint,
         )
     finally:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 class OperatorSettings(BaseSettings):
@@ -14,9 +17,12 @@ class OperatorSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CLIMA_OPERATOR_", extra="ignore")
 
-    namespace: str | None = Field(
-        None,
-        description="Serve only this namespace; unset serves ClimaPipelines cluster-wide.",
+    namespaces: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("CLIMA_OPERATOR_NAMESPACES", "CLIMA_OPERATOR_NAMESPACE"),
+        description="Comma-separated namespaces to serve (the singular name of earlier "
+        "releases is accepted too); unset or empty serves every namespace, which the Helm "
+        "chart never does.",
     )
     reconcile_interval: float = Field(
         30.0, gt=0, description="Seconds between two level-based reconciles of each pipeline."
@@ -34,6 +40,22 @@ class OperatorSettings(BaseSettings):
     request_timeout: float = Field(
         30.0, gt=0, description="Seconds before a request to the API server is abandoned."
     )
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _split_namespaces(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        for name in names:
+            if not _NAMESPACE.match(name):
+                raise ValueError(f"CLIMA_OPERATOR_NAMESPACES: {name!r} is not a namespace name")
+        return list(dict.fromkeys(names))
+
+    @property
+    def clusterwide(self) -> bool:
+        """Whether the operator serves every namespace."""
+        return not self.namespaces
 
     @property
     def liveness_endpoint(self) -> str:

@@ -13,6 +13,7 @@ from clima_operator.children import (
     consumers,
     grafana,
     kafka,
+    network,
     proxy,
     rabbitmq,
     valkey,
@@ -48,6 +49,7 @@ _BUILDERS = (
     rabbitmq.build,
     valkey.build,
     grafana.build,
+    network.build,
 )
 
 

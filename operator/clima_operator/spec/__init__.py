@@ -40,6 +40,7 @@ from clima_operator.spec.components import (
     ConsumerSpec,
     GrafanaSpec,
     IngressSpec,
+    NetworkPoliciesSpec,
     RetentionSpec,
 )
 
@@ -64,6 +65,7 @@ __all__ = [
     "ManagedKafka",
     "ManagedRabbitmq",
     "ManagedValkey",
+    "NetworkPoliciesSpec",
     "PipelineSpec",
     "Quantity",
     "RabbitmqSpec",
@@ -136,6 +138,9 @@ class PipelineSpec(SpecModel):
     grafana: GrafanaSpec = Field(given(), description="Grafana with the Clima dashboards.")
     ingress: IngressSpec = Field(given(), description="Ingress to the api.")
     retention: RetentionSpec = Field(given(), description="Retention of the data in Valkey.")
+    network_policies: NetworkPoliciesSpec = Field(
+        given(), description="NetworkPolicies between the pipeline's components."
+    )
 
     @model_validator(mode="after")
     def _brokers_of_mode_enabled(self) -> PipelineSpec:

@@ -135,6 +135,19 @@ class IngressSpec(SpecModel):
         return self
 
 
+class NetworkPoliciesSpec(SpecModel):
+    """NetworkPolicies (networking.k8s.io/v1) that admit only the connections Clima makes."""
+
+    enabled: bool = Field(
+        True,
+        description="One NetworkPolicy per component admitting only the connections Clima "
+        "makes: the api, Grafana and the proxy's HTTP port from anywhere, the proxy's gRPC port "
+        "from the api, the writer from the proxy, each broker from the writer and its consumer, "
+        "Valkey from the consumers and Grafana, the consumers from nobody. Enforced only where "
+        "the cluster's network plugin implements NetworkPolicy.",
+    )
+
+
 class RetentionSpec(SpecModel):
     """How much history Valkey keeps."""
 

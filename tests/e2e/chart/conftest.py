@@ -14,7 +14,16 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from chart_e2e_support import CLUSTER, CRD_NAME, REGISTRY_SH, Kubectl, cluster_env, run
+from chart_e2e_support import (
+    CHART_REF,
+    CHART_SH,
+    CLUSTER,
+    CRD_NAME,
+    REGISTRY_SH,
+    Kubectl,
+    cluster_env,
+    run,
+)
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +49,13 @@ def registry(env: dict[str, str]) -> Iterator[str]:
     yield "127.0.0.1:5000"
     if not was_up:
         run([str(REGISTRY_SH), "down"], env, check=False)
+
+
+@pytest.fixture(scope="session")
+def pushed(env: dict[str, str], registry: str) -> str:
+    """The packaged chart, pushed once per session with `chart.sh push` (helm push --plain-http)."""
+    run([str(CHART_SH), "push", f"oci://{registry}/charts"], env)
+    return CHART_REF
 
 
 @pytest.fixture(scope="session")

@@ -20,8 +20,6 @@ import pytest
 import yaml
 from chart_e2e_support import (
     CHART,
-    CHART_REF,
-    CHART_SH,
     CRD_NAME,
     OUT,
     PYTHON,
@@ -44,10 +42,10 @@ PIPELINE = "clima"  # the fullname: the release name contains the chart name
 VERSION = "0.1.0"
 
 
-def _values(namespace: str) -> dict[str, Any]:
-    """Install values: the image from the loopback registry, the operator scoped to the test
-    namespace (a cluster-wide one would also serve other people's pipelines here), and the
-    managed backends' claims on this suite's static volumes."""
+def _values() -> dict[str, Any]:
+    """Install values: the image from the loopback registry, the operator serving the release
+    namespace (the default of an empty operator.watchNamespaces), and the managed backends'
+    claims on this suite's static volumes."""
 
     def managed(size: str) -> dict[str, Any]:
         return {
@@ -57,7 +55,7 @@ def _values(namespace: str) -> dict[str, Any]:
 
     return {
         "image": {"registry": "127.0.0.1:5000"},
-        "operator": {"watchNamespaces": [namespace], "logFormat": "text"},
+        "operator": {"logFormat": "text"},
         "pipeline": {
             "spec": {"kafka": managed("5Gi"), "rabbitmq": managed("2Gi"), "valkey": managed("1Gi")}
         },
@@ -86,16 +84,9 @@ def volumes(kubectl: Kubectl) -> Iterator[Callable[[int], None]]:
 
 
 @pytest.fixture(scope="module")
-def pushed(env: dict[str, str], registry: str) -> str:
-    """The packaged chart, pushed with `chart.sh push` (helm push --plain-http)."""
-    run([str(CHART_SH), "push", f"oci://{registry}/charts"], env)
-    return CHART_REF
-
-
-@pytest.fixture(scope="module")
-def values_file(namespace: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def values_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("values") / "values.yaml"
-    path.write_text(yaml.safe_dump(_values(namespace)))
+    path.write_text(yaml.safe_dump(_values()))
     return path
 
 
@@ -228,8 +219,8 @@ def test_pipeline_from_values_reaches_ready_under_the_charts_rbac(
     volumes: Callable[[int], None],
 ) -> None:
     """`helm upgrade --set pipeline.enabled=true` creates the ClimaPipeline; the operator,
-    holding only the chart's permissions, brings it to Ready with the chart's image and
-    dashboards, and is never refused anything by the API server."""
+    holding only the chart's permissions, brings it to Ready with the chart's image,
+    dashboards and NetworkPolicies, and is never refused anything by the API server."""
     volumes(3)
     _upgrade(helm, pushed, "--set", "pipeline.enabled=true")
     k.run("wait", "--for=condition=Ready", f"climapipeline/{PIPELINE}", "--timeout=180s")
@@ -243,6 +234,8 @@ def test_pipeline_from_values_reaches_ready_under_the_charts_rbac(
     assert shipped
     for name, text in shipped.items():
         assert boards[name] == text
+    policies = k.json("get", "networkpolicies", "-l", f"clima.io/pipeline={PIPELINE}")["items"]
+    assert {p["metadata"]["name"] for p in policies} >= {f"{PIPELINE}-api", f"{PIPELINE}-valkey"}
     assert operator.forbidden_lines() == []
 
 

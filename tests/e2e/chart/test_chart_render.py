@@ -148,7 +148,7 @@ def test_operator_deployment_runs_clima_operator_safely(helm: Helm, namespace: s
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "healthz"}
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env == {
-        "CLIMA_OPERATOR_NAMESPACE": namespace,
+        "CLIMA_OPERATOR_NAMESPACES": namespace,
         "CLIMA_OPERATOR_RECONCILE_INTERVAL": "30",
         "CLIMA_OPERATOR_REQUEST_TIMEOUT": "30",
         "CLIMA_OPERATOR_LIVENESS_PORT": "8080",
@@ -161,35 +161,58 @@ def test_operator_deployment_runs_clima_operator_safely(helm: Helm, namespace: s
     assert not [o for o in objects if o["kind"] == "ClimaPipeline"]
 
 
-def test_cluster_wide_rbac_has_no_wildcards_and_no_secret_listing(helm: Helm) -> None:
-    """Without watchNamespaces one ClusterRole holds the operator's rules: no wildcard, Secrets
-    only by name, and nothing about namespaces (kopf needs them only when scoped)."""
-    role = find(helm.template(), "ClusterRole")
-    rules = role["rules"]
-    for rule in rules:
-        assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
-    verbs = {
+def _verbs(rules: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
+    return {
         (g, r): set(rule["verbs"])
         for rule in rules
         for g in rule["apiGroups"]
         for r in rule["resources"]
     }
+
+
+def test_default_rbac_is_a_role_in_the_release_namespace(helm: Helm, namespace: str) -> None:
+    """Without watchNamespaces the operator serves the release namespace only: its rules are a
+    Role there (no wildcard, Secrets only by name); the ClusterRole only reads CRDs and
+    namespaces, so nothing grants Secrets or children cluster-wide."""
+    objects = helm.template()
+    (role,) = [
+        o for o in objects if o["kind"] == "Role" and o["metadata"]["name"] == "clima-operator"
+    ]
+    assert role["metadata"]["namespace"] == namespace
+    for rule in role["rules"]:
+        assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
+    verbs = _verbs(role["rules"])
     assert verbs[("", "secrets")] == {"get", "create", "patch"}
     assert verbs[("clima.io", "climapipelines/status")] == {"patch"}
-    assert verbs[("apiextensions.k8s.io", "customresourcedefinitions")] == {"list", "watch"}
-    assert ("", "namespaces") not in verbs
-
-
-def test_one_namespace_rbac_is_a_role_there(helm: Helm, namespace: str) -> None:
-    """With watchNamespaces the operator's rules are a Role in that namespace; the ClusterRole
-    keeps only read access to CRDs and namespaces."""
-    objects = helm.template("--set", f"operator.watchNamespaces[0]={namespace}")
-    role = find(objects, "Role", "clima-operator")
-    assert role["metadata"]["namespace"] == namespace
+    assert verbs[("networking.k8s.io", "networkpolicies")] == {"list", "create", "patch", "delete"}
     cluster_role = find(objects, "ClusterRole")
-    resources = sorted(r for rule in cluster_role["rules"] for r in rule["resources"])
-    assert resources == ["customresourcedefinitions", "namespaces"]
-    assert {v for rule in cluster_role["rules"] for v in rule["verbs"]} == {"list", "watch"}
+    assert _verbs(cluster_role["rules"]) == {
+        ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
+        ("", "namespaces"): {"list", "watch"},
+    }
+    env = {e["name"]: e["value"] for e in find(objects, "Deployment")["spec"]["template"]["spec"][
+        "containers"][0]["env"]}  # fmt: skip
+    assert env["CLIMA_OPERATOR_NAMESPACES"] == namespace
+
+
+def test_watch_namespaces_get_a_role_each(helm: Helm, namespace: str) -> None:
+    """Each namespace of watchNamespaces gets the same Role and a RoleBinding to the operator's
+    ServiceAccount of the release namespace; the operator is told exactly that list."""
+    objects = helm.template("--set", "operator.watchNamespaces={team-a,team-b}")
+    roles = [
+        o for o in objects if o["kind"] == "Role" and o["metadata"]["name"] == "clima-operator"
+    ]
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
+    assert roles[0]["rules"] == roles[1]["rules"]
+    bindings = [o for o in objects if o["kind"] == "RoleBinding"]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
+    for binding in bindings:
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "clima-operator", "namespace": namespace}
+        ]
+    container = find(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["CLIMA_OPERATOR_NAMESPACES"] == "team-a,team-b"
 
 
 def test_pipeline_values_map_one_to_one_onto_the_spec(helm: Helm) -> None:
@@ -266,7 +289,7 @@ WRONG_VALUES = [
     ({"image.pullPolicy": "Sometimes"}, "at '/image/pullPolicy'"),
     ({"operator.reconcileInterval": "0"}, "at '/operator/reconcileInterval'"),
     ({"operator.logFormat": "xml"}, "at '/operator/logFormat'"),
-    ({"operator.watchNamespaces": "{a,b}"}, "at '/operator/watchNamespaces'"),
+    ({"operator.watchNamespaces": "{a,a}"}, "at '/operator/watchNamespaces'"),
     ({"operator.replicas": "2"}, "additional properties 'replicas' not allowed"),
     ({"pipeline.spec.mode": "fast"}, "at '/pipeline/spec/mode'"),
     ({"pipeline.spec.api.replicas": "-1"}, "at '/pipeline/spec/api/replicas'"),
@@ -294,7 +317,7 @@ CONTRADICTIONS = [
     ),
     (
         {"pipeline.enabled": "true", "operator.watchNamespaces[0]": "elsewhere"},
-        'operator.watchNamespaces serves only "elsewhere"',
+        "operator.watchNamespaces serves only elsewhere",
     ),
     ({"serviceAccount.create": "false"}, "serviceAccount.create=false needs serviceAccount.name"),
     (

@@ -141,7 +141,7 @@ class OperatorProcess:
         self.liveness_port, self.metrics_port = _free_port(), _free_port()
         self.env = {
             **env,
-            "CLIMA_OPERATOR_NAMESPACE": namespace,
+            "CLIMA_OPERATOR_NAMESPACES": namespace,
             "CLIMA_OPERATOR_BIND_ADDRESS": "127.0.0.1",
             "CLIMA_OPERATOR_LIVENESS_PORT": str(self.liveness_port),
             "CLIMA_OPERATOR_METRICS_PORT": str(self.metrics_port),

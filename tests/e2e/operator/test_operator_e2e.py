@@ -27,9 +27,10 @@ from clima_e2e_support import (
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
 
 NAME = "clima"
-CHILD_KINDS = "deployments,statefulsets,services,configmaps,secrets,hpa,ingresses"
+CHILD_KINDS = "deployments,statefulsets,services,configmaps,secrets,hpa,ingresses,networkpolicies"
 SELECTOR = f"clima.io/pipeline={NAME}"
 DEPLOYMENTS = ["api", "proxy", "writer", "kafka-consumer", "rabbit-consumer", "grafana"]
+COMPONENTS = [*DEPLOYMENTS, "kafka", "rabbitmq", "valkey"]
 
 
 def _pipeline(k: Kubectl) -> dict[str, Any]:
@@ -137,6 +138,59 @@ def test_pods_become_ready(sample: Kubectl) -> None:
     assert per_component["api"] >= 2  # the HPA's minimum
     for component in ("writer", "kafka-consumer", "rabbit-consumer", "kafka", "rabbitmq"):
         assert per_component[component] == 1
+
+
+def test_no_child_was_refused_a_pod(sample: Kubectl) -> None:
+    """Under the restricted Pod Security level every Deployment and StatefulSet has all its
+    pods, and no controller recorded a FailedCreate (a refused pod) in the namespace."""
+    workloads = sample.json("get", "deployments,statefulsets", "-l", SELECTOR)["items"]
+    assert len(workloads) == len(COMPONENTS)
+    for workload in workloads:
+        wanted = workload["spec"].get("replicas", 1)
+        assert workload["status"].get("replicas") == wanted, workload["metadata"]["name"]
+    refused = sample.json("get", "events", "--field-selector", "reason=FailedCreate")["items"]
+    assert [event["message"] for event in refused] == []
+
+
+def _policies(k: Kubectl) -> dict[str, dict[str, Any]]:
+    items = k.json("get", "networkpolicies", "-l", SELECTOR)["items"]
+    return {item["metadata"]["name"].removeprefix(f"{NAME}-"): item for item in items}
+
+
+def _selected_components(k: Kubectl, selector: dict[str, Any]) -> set[str]:
+    labels = ",".join(f"{key}={value}" for key, value in selector["matchLabels"].items())
+    pods = k.json("get", "pods", "-l", labels)["items"]
+    return {pod["metadata"]["labels"]["app.kubernetes.io/component"] for pod in pods}
+
+
+def test_network_policies_select_the_live_pods(sample: Kubectl) -> None:
+    """One NetworkPolicy per component, owned by the pipeline; its podSelector and every
+    source selector pick exactly the live pods of the component they name."""
+    policies = _policies(sample)
+    assert set(policies) == set(COMPONENTS)
+    uid = _pipeline(sample)["metadata"]["uid"]
+    for component, policy in policies.items():
+        (ref,) = policy["metadata"]["ownerReferences"]
+        assert (ref["uid"], ref["controller"]) == (uid, True)
+        assert _selected_components(sample, policy["spec"]["podSelector"]) == {component}
+        for rule in policy["spec"].get("ingress") or []:
+            for peer in rule.get("from", []):
+                source = peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+                assert _selected_components(sample, peer["podSelector"]) == {source}
+    writer = policies["writer"]["spec"]["ingress"]
+    assert [rule["ports"] for rule in writer] == [[{"port": 50051, "protocol": "TCP"}]]
+
+
+def test_network_policies_follow_the_spec_switch(sample: Kubectl) -> None:
+    """spec.networkPolicies.enabled false deletes the pipeline's NetworkPolicies; true brings
+    them back."""
+    switch = '{"spec":{"networkPolicies":{"enabled":%s}}}'
+    sample.run("patch", "climapipeline", NAME, "--type=merge", "-p", switch % "false")
+    try:
+        eventually(lambda: _policies(sample) == {}, timeout=30)
+    finally:
+        sample.run("patch", "climapipeline", NAME, "--type=merge", "-p", switch % "true")
+    eventually(lambda: set(_policies(sample)) == set(COMPONENTS), timeout=30)
 
 
 def test_get_describe_and_explain(sample: Kubectl) -> None:

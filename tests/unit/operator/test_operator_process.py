@@ -19,15 +19,31 @@ from clima_operator.settings import OperatorSettings
 
 
 def test_settings_read_the_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """CLIMA_OPERATOR_* variables configure the process; unset namespace means cluster-wide."""
-    assert OperatorSettings().namespace is None
-    monkeypatch.setenv("CLIMA_OPERATOR_NAMESPACE", "team-a")
+    """CLIMA_OPERATOR_* variables configure the process; no namespaces means cluster-wide."""
+    assert OperatorSettings().clusterwide
+    monkeypatch.setenv("CLIMA_OPERATOR_NAMESPACES", "team-a, team-b,team-a")
     monkeypatch.setenv("CLIMA_OPERATOR_LIVENESS_PORT", "8181")
     monkeypatch.setenv("CLIMA_OPERATOR_RECONCILE_INTERVAL", "5")
     settings = OperatorSettings()
-    assert settings.namespace == "team-a"
+    assert settings.namespaces == ["team-a", "team-b"]
+    assert not settings.clusterwide
     assert settings.liveness_endpoint == "http://0.0.0.0:8181/healthz"
     assert settings.reconcile_interval == 5
+
+
+def test_settings_accept_the_singular_namespace_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CLIMA_OPERATOR_NAMESPACE of earlier releases still scopes the operator to one namespace."""
+    monkeypatch.setenv("CLIMA_OPERATOR_NAMESPACE", "team-a")
+    assert OperatorSettings().namespaces == ["team-a"]
+
+
+def test_settings_refuse_a_bad_namespace_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A namespace that is not a DNS label stops start-up with the variable named."""
+    monkeypatch.setenv("CLIMA_OPERATOR_NAMESPACES", "team-a,Team_B")
+    with pytest.raises(ValueError, match="CLIMA_OPERATOR_NAMESPACES: 'Team_B'"):
+        OperatorSettings()
 
 
 def test_paths_of_kinds() -> None:

@@ -75,7 +75,8 @@ def test_mode_change_updates_only_the_writer(cluster: Any, events: Any) -> None:
 
 
 def test_mode_change_prunes_unused_broker(cluster: Any, events: Any) -> None:
-    """Switching to kafka deletes the rabbit consumer and the managed RabbitMQ."""
+    """Switching to kafka deletes the rabbit consumer and the managed RabbitMQ, their
+    NetworkPolicies included."""
     cluster.add_pipeline()
     reconciler = _reconciler(cluster, events)
     reconciler.reconcile("ns", "demo")
@@ -86,6 +87,8 @@ def test_mode_change_prunes_unused_broker(cluster: Any, events: Any) -> None:
         ("Deployment", "demo-rabbit-consumer"),
         ("StatefulSet", "demo-rabbitmq"),
         ("Service", "demo-rabbitmq"),
+        ("NetworkPolicy", "demo-rabbit-consumer"),
+        ("NetworkPolicy", "demo-rabbitmq"),
     }
     assert "RabbitConsumerReady" not in {c["type"] for c in _status(cluster)["conditions"]}
 
