@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from chart_e2e_support import CHART, CRD_NAME, ROOT, Helm, Kubectl
+from chart_e2e_support import CHART, CRD_NAME, Helm, Kubectl
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -213,12 +213,12 @@ def test_restricted_namespace_refuses_a_privileged_pod(
 
 
 def test_every_chart_pod_is_admitted_restricted(
-    helm_render: Helm, kubectl: Kubectl, namespaces: dict[str, str]
+    env: dict[str, str], kubectl: Kubectl, namespaces: dict[str, str]
 ) -> None:
     """The operator pod, the `helm test` pod and the cleanup Job's pod, rendered with every
     optional part on, are each admitted as Pods by a server dry run in a namespace enforcing
     the restricted standard, without a warning."""
-    objects = helm_render.template("--set", "pipeline.enabled=true")
+    objects = Helm(env, namespaces[HOME]).template("--set", "pipeline.enabled=true")
     pods = _pods_of(objects)
     assert set(pods) == {"deployment-clima-operator", "pod-clima-test", "job-clima-cleanup"}
     for name, pod in pods.items():
@@ -236,10 +236,3 @@ def test_installed_operator_pod_was_admitted(release: Helm, kubectl: Kubectl) ->
     assert deployment["status"].get("readyReplicas") == 1
     refused = k.json("get", "events", "--field-selector", "reason=FailedCreate")["items"]
     assert [event["message"] for event in refused] == []
-
-
-@pytest.fixture(scope="module")
-def helm_render(env: dict[str, str], namespaces: dict[str, str]) -> Helm:
-    """helm for rendering the chart folder into the release namespace."""
-    assert (ROOT / "chart").is_dir()
-    return Helm(env, namespaces[HOME])
