@@ -41,7 +41,7 @@ from bench import report as results
 from bench.driver import Load, Outcome, drive
 from bench.system import CpuMeter, describe, infra_pids
 from bench.verify import read_streams, wait_drained
-from clima.local import LocalPipeline, Ports
+from clima.local import LocalPipeline, Ports, read_infra_env
 from loadtest.traffic import batch, report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,12 +116,7 @@ def infra(command: str) -> dict[str, str]:
     subprocess.run([str(ROOT / "tools/local/infra.sh"), command], env=env, check=True)  # noqa: S603
     if command != "up":
         return {}
-    found: dict[str, str] = {}
-    for line in (STATE / "infra" / "env").read_text().splitlines():
-        if line.startswith("export "):
-            key, _, value = line.removeprefix("export ").partition("=")
-            found[key] = value.strip("'\"")
-    return found
+    return read_infra_env(STATE / "infra" / "env")
 
 
 def cleanup_brokers(env: dict[str, str], names: dict[str, str]) -> None:

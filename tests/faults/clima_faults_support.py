@@ -26,7 +26,7 @@ import orjson
 import valkey
 
 from clima.contract import MUNICIPALITIES
-from clima.local import LocalPipeline, Ports
+from clima.local import LocalPipeline, Ports, read_infra_env
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA_SH = ROOT / "tools" / "local" / "infra.sh"
@@ -81,7 +81,7 @@ class Infra:
                 except RuntimeError:
                     self._run("down", "--purge")  # leave nothing half started behind
                     raise
-                self.env = _read_env(STATE / "infra" / "env")
+                self.env = read_infra_env(STATE / "infra" / "env")
             self._users += 1
             return dict(self.env)
 
@@ -103,15 +103,6 @@ class Infra:
 
 
 INFRA = Infra()
-
-
-def _read_env(path: Path) -> dict[str, str]:
-    env = {}
-    for line in path.read_text().splitlines():
-        if line.startswith("export "):
-            key, _, value = line.removeprefix("export ").partition("=")
-            env[key] = value.strip("'\"")
-    return env
 
 
 def names(tag: str) -> dict[str, str]:

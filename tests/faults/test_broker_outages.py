@@ -43,6 +43,11 @@ def check_refusals(load: Load, row: Row, log_dir: Path) -> None:
     assert errors, "the outage was never noticed by a client"
     assert {o.status for o in errors} == {503}, load.statuses()
     assert all('"detail"' in o.detail for o in errors)
+    # once the writer knows the broker is down it refuses before publishing, and says so
+    certain = [o for o in errors if o.upfront]
+    assert len(certain) > len(errors) / 2, (
+        f"{row.mode}: only {len(certain)} of {len(errors)} refusals say outcome refused"
+    )
     assert row.recovery_s is not None, (
         f"{row.mode}: 202s did not resume after the broker came back; the writer was aborted "
         f"to log every thread's stack: see {log_dir}/{row.mode}-db*/writer.log"

@@ -9,27 +9,18 @@ from pathlib import Path
 import pytest
 import valkey
 
-from clima.local import LocalPipeline, Ports
+from clima.local import LocalPipeline, Ports, read_infra_env
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = Path(os.environ.get("CLIMA_STATE_DIR", ROOT / ".state"))
 TEST_DB = 1  # `make up` uses db 0; tests never touch it
 
 
-def _read_env(path: Path) -> dict[str, str]:
-    env = {}
-    for line in path.read_text().splitlines():
-        if line.startswith("export "):
-            key, _, value = line.removeprefix("export ").partition("=")
-            env[key] = value.strip("'\"")
-    return env
-
-
 @pytest.fixture(scope="session")
 def infra() -> dict[str, str]:
     """Starts (or reuses) the brokers and Valkey; returns their addresses for the services."""
     subprocess.run([ROOT / "tools/local/infra.sh", "up"], check=True)
-    env = _read_env(STATE / "infra" / "env")
+    env = read_infra_env(STATE / "infra" / "env")
     env["VALKEY_SERVICE_URL"] = env["VALKEY_SERVICE_URL"].rsplit("/", 1)[0] + f"/{TEST_DB}"
     return env
 

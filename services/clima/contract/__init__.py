@@ -16,14 +16,18 @@ from clima.contract.catalogue import (
     parse_weather,
     weather_by_code,
 )
+from clima.contract.service import (
+    SERVICE_NAME,
+    Undecodable,
+    add_writer_service,
+    refuse_undecodable,
+)
 
 Report = _pb.Report
 ReportBatch = _pb.ReportBatch
 Ack = _pb.Ack
 ReportWriterStub = _grpc.ReportWriterStub
 ReportWriterServicer = _grpc.ReportWriterServicer
-add_ReportWriterServicer_to_server = _grpc.add_ReportWriterServicer_to_server  # noqa: N816
-SERVICE_NAME = "clima.v1.ReportWriter"
 
 __all__ = [
     "MUNICIPALITIES",
@@ -35,10 +39,12 @@ __all__ = [
     "ReportBatch",
     "ReportWriterServicer",
     "ReportWriterStub",
+    "Undecodable",
     "Weather",
-    "add_ReportWriterServicer_to_server",
+    "add_writer_service",
     "municipality_by_code",
     "parse_municipality",
     "parse_weather",
+    "refuse_undecodable",
     "weather_by_code",
 ]

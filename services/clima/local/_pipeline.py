@@ -15,6 +15,16 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 
+def read_infra_env(path: Path) -> dict[str, str]:
+    """The addresses tools/local/infra.sh writes (`export KEY='value'` lines) as a dict."""
+    found: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("export "):
+            key, _, value = line.removeprefix("export ").partition("=")
+            found[key] = value.strip("'\"")
+    return found
+
+
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on right now."""
     with socket.socket() as sock:

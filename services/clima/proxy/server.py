@@ -12,7 +12,7 @@ from clima.common.lifecycle import wait_for_signal
 from clima.common.logs import configure
 from clima.common.upstream import Upstream
 from clima.common.web import start_http
-from clima.contract import SERVICE_NAME, add_ReportWriterServicer_to_server
+from clima.contract import SERVICE_NAME, add_writer_service
 from clima.contract.http import ReportIn
 from clima.contract.outcome import outcome_of, unavailable_body
 from clima.proxy._forward import ForwardingService
@@ -57,7 +57,7 @@ async def serve(settings: ProxySettings) -> None:
     """Runs both servers until SIGTERM/SIGINT, then drains them."""
     upstream = Upstream(settings.writer)
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)])
-    add_ReportWriterServicer_to_server(ForwardingService(upstream, settings.max_timeout_s), server)  # type: ignore[no-untyped-call]
+    add_writer_service(ForwardingService(upstream, settings.max_timeout_s), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")

@@ -82,18 +82,30 @@ class KafkaPublisher:
             self._producer.poll(0.1)
 
     def _watch(self) -> None:
+        """Every 0.25 s: while down, is the broker back? While up, has a partition lost its
+        leader? A broker shutting down first gives up leadership, and messages for a
+        leaderless partition would wait message.timeout.ms; failing at once keeps 503s fast."""
         while not self._stop.wait(0.25):
-            if self._down.is_set() and self._leads_every_partition():
-                logger.info("kafka: broker reachable again")
-                self._down.clear()
+            if not self._topic_ready.is_set():
+                continue
+            led = self._leads_every_partition()
+            if self._down.is_set():
+                if led:
+                    logger.info("kafka: broker reachable again")
+                    self._down.clear()
+            elif led is False:
+                logger.warning("kafka: a partition of %s has no leader", self._topic)
+                self._down.set()
+                reason = "kafka: a partition has no leader"
+                self._loop.call_soon_threadsafe(self._fail_pending, reason)
 
-    def _leads_every_partition(self) -> bool:
-        """True when the broker answers and every partition of the topic has a leader (a
-        broker that is starting or shutting down answers but leads nothing)."""
+    def _leads_every_partition(self) -> bool | None:
+        """True when every partition of the topic has a leader, False when one has none or
+        the topic is missing, None when the broker did not answer."""
         try:
             metadata = self._producer.list_topics(self._topic, timeout=1.0)
         except KafkaException:
-            return False
+            return None
         topic = metadata.topics.get(self._topic)
         if topic is None or topic.error is not None or not topic.partitions:
             return False

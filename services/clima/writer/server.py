@@ -16,7 +16,9 @@ from clima.contract import (
     Report,
     ReportBatch,
     ReportWriterServicer,
-    add_ReportWriterServicer_to_server,
+    Undecodable,
+    add_writer_service,
+    refuse_undecodable,
 )
 from clima.contract.outcome import OUTCOME_KEY, REFUSED
 from clima.writer._core import InvalidReportError, Publisher, Writer
@@ -38,10 +40,20 @@ class ReportWriterService(ReportWriterServicer):
     def __init__(self, writer: Writer) -> None:
         self._writer = writer
 
-    async def SendReport(self, request: Report, context: grpc.aio.ServicerContext) -> Ack:  # noqa: N802
+    async def SendReport(  # noqa: N802
+        self, request: Report | Undecodable, context: grpc.aio.ServicerContext
+    ) -> Ack:
+        if isinstance(request, Undecodable):
+            REFUSALS.labels("invalid").inc()
+            await refuse_undecodable(request, context)
         return await self._write([request], context)
 
-    async def SendBatch(self, request: ReportBatch, context: grpc.aio.ServicerContext) -> Ack:  # noqa: N802
+    async def SendBatch(  # noqa: N802
+        self, request: ReportBatch | Undecodable, context: grpc.aio.ServicerContext
+    ) -> Ack:
+        if isinstance(request, Undecodable):
+            REFUSALS.labels("invalid").inc()
+            await refuse_undecodable(request, context)
         return await self._write(list(request.reports), context)
 
     async def _write(self, reports: list[Report], context: grpc.aio.ServicerContext) -> Ack:
@@ -89,7 +101,7 @@ async def serve(settings: WriterSettings) -> None:
     publishers = await _publishers(settings)
     writer = Writer(settings.mode, publishers)
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)])
-    add_ReportWriterServicer_to_server(ReportWriterService(writer), server)  # type: ignore[no-untyped-call]
+    add_writer_service(ReportWriterService(writer), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")

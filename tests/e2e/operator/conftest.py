@@ -18,6 +18,7 @@ from clima_e2e_support import (
     CRD,
     E2E_LABEL,
     OUT,
+    RECONCILE_INTERVAL,
     STORAGE_CLASS,
     Kubectl,
     OperatorProcess,
@@ -105,7 +106,14 @@ def namespace(kubectl: Kubectl, crd: None) -> Iterator[str]:
 def operator(kubectl: Kubectl, namespace: str) -> Iterator[OperatorProcess]:
     """Starts the operator for the session and checks it exits cleanly on SIGTERM."""
     OUT.mkdir(exist_ok=True)
-    process = OperatorProcess(kubectl.env, namespace, OUT / "operator-e2e.log")
+    process = OperatorProcess(
+        kubectl.env,
+        {
+            "CLIMA_OPERATOR_NAMESPACES": namespace,
+            "CLIMA_OPERATOR_RECONCILE_INTERVAL": str(RECONCILE_INTERVAL),
+        },
+        OUT / "operator-e2e.log",
+    )
     process.start()
     yield process
     process.stop()
