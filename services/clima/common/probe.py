@@ -15,15 +15,18 @@ logger = logging.getLogger(__name__)
 ReadyCheck = Callable[[], bool]
 
 
-async def serve_probes(host: str, port: int, ready: ReadyCheck) -> asyncio.Server:
-    """Starts the endpoint; `ready` decides /readyz, /healthz answers while the loop runs."""
+async def serve_probes(
+    host: str, port: int, ready: ReadyCheck, alive: ReadyCheck = lambda: True
+) -> asyncio.Server:
+    """Starts the endpoint; `ready` decides /readyz; /healthz answers while the loop runs and
+    `alive` holds (False: a part of the process is wedged, and only a restart mends it)."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request_line = await asyncio.wait_for(reader.readline(), 5)
             while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
                 pass
-            status, ctype, body = _answer(request_line, ready)
+            status, ctype, body = _answer(request_line, ready, alive)
             head = f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
             head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
             writer.write(head.encode() + body)
@@ -38,11 +41,13 @@ async def serve_probes(host: str, port: int, ready: ReadyCheck) -> asyncio.Serve
     return server
 
 
-def _answer(request_line: bytes, ready: ReadyCheck) -> tuple[str, str, bytes]:
+def _answer(request_line: bytes, ready: ReadyCheck, alive: ReadyCheck) -> tuple[str, str, bytes]:
     parts = request_line.decode("latin-1").split()
     path = parts[1] if len(parts) > 1 else "/"
     if path == "/healthz":
-        return "200 OK", "text/plain", b"ok\n"
+        if alive():
+            return "200 OK", "text/plain", b"ok\n"
+        return "503 Service Unavailable", "text/plain", b"stalled\n"
     if path == "/readyz":
         if ready():
             return "200 OK", "text/plain", b"ready\n"

@@ -67,7 +67,10 @@ async def summary(timeout_s: float = 30) -> str:
             break
         previous = applied
         await asyncio.sleep(1)
-    lines = [f"==> Valkey: {previous} reports applied", "    per weather:"]
+    lines = [
+        f"==> Valkey: {previous} reports applied in all (earlier runs included)",
+        "    per weather:",
+    ]
     counts = await client.hgetall(WEATHER_COUNTS_HASH)
     lines += [f"      {name:10} {count}" for name, count in sorted(counts.items())]
     lines.append("    latest per municipality (HGETALL municipality:<slug>):")

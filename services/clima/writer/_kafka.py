@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import threading
+import time
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -12,6 +13,7 @@ from clima.writer.errors import BrokerUnavailableError
 
 logger = logging.getLogger(__name__)
 CONTENT_TYPE = b"application/x-protobuf; proto=clima.v1.ReportBatch"
+STALL_S = 30.0
 
 
 class KafkaPublisher:
@@ -38,6 +40,7 @@ class KafkaPublisher:
         self._topic_ready = threading.Event()
         self._stop = threading.Event()
         self._pending: set[asyncio.Future[None]] = set()
+        self._turned = time.monotonic()
         # the poll thread only serves callbacks; metadata probes, which can block past their
         # timeout while no broker is up, run in a thread of their own
         self._poller = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)
@@ -80,6 +83,13 @@ class KafkaPublisher:
     def _poll(self) -> None:
         while not self._stop.is_set():
             self._producer.poll(0.1)
+            self._turned = time.monotonic()
+
+    @property
+    def alive(self) -> bool:
+        """False when the poll thread, which alone delivers callbacks, has not turned for
+        STALL_S: deliveries would never settle again, and only a restart mends that."""
+        return self._poller.is_alive() and time.monotonic() - self._turned < STALL_S
 
     def _watch(self) -> None:
         """Every 0.25 s: while down, is the broker back? While up, has a partition lost its

@@ -109,7 +109,13 @@ async def serve(settings: WriterSettings) -> None:
     serving = health_pb2.HealthCheckResponse.SERVING
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, serving)
-    probes = await serve_probes(settings.host, settings.probe_port, lambda: writer.ready)
+    kafka = [p for p in publishers.values() if isinstance(p, KafkaPublisher)]
+    probes = await serve_probes(
+        settings.host,
+        settings.probe_port,
+        lambda: writer.ready,
+        alive=lambda: all(k.alive for k in kafka),
+    )
     logger.info("writer listening on %s:%s, mode=%s", settings.host, port, settings.mode)
     await wait_for_signal()
     logger.info("writer draining")

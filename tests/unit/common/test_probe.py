@@ -1,0 +1,35 @@
+"""The probe endpoint: /readyz follows `ready`, /healthz follows `alive`."""
+
+import asyncio
+
+import pytest
+
+from clima.common.probe import serve_probes
+
+
+async def _get(port: int, path: str) -> tuple[int, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+@pytest.mark.parametrize(
+    ("ready", "alive", "readyz", "healthz"),
+    [(True, True, 200, 200), (False, True, 503, 200), (False, False, 503, 503)],
+)
+async def test_probe_answers(ready: bool, alive: bool, readyz: int, healthz: int) -> None:
+    """Not ready keeps the process alive; a wedged part fails liveness."""
+    server = await serve_probes("127.0.0.1", 0, lambda: ready, alive=lambda: alive)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        assert (await _get(port, "/readyz"))[0] == readyz
+        status, body = await _get(port, "/healthz")
+        assert status == healthz
+        assert body == (b"ok\n" if alive else b"stalled\n")
+    finally:
+        server.close()
+        await server.wait_closed()
