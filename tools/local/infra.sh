@@ -217,7 +217,12 @@ kafka_launch() {
   if pid=$(running_pid kafka); then say "kafka: already running (pid $pid)"; return 0; fi
   ensure_port_free kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
   mkdir -p "$d/data"
-  [[ -s $d/cluster-id ]] || openssl rand 16 | base64 | tr '+/' '-_' | tr -d '=\n' >"$d/cluster-id"
+  # a random 16-byte id in URL-safe base64, as Kafka's own; one starting with "-" would be
+  # read as an option by the format command, so draw again until it starts with a letter
+  # or digit
+  until [[ -s $d/cluster-id && $(<"$d/cluster-id") =~ ^[A-Za-z0-9] ]]; do
+    openssl rand 16 | base64 | tr '+/' '-_' | tr -d '=\n' >"$d/cluster-id"
+  done
   cat >"$d/server.properties" <<EOF
 # Clima local Kafka: one KRaft node that is broker and controller, loopback only
 process.roles=broker,controller
