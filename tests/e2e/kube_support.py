@@ -145,9 +145,15 @@ class OperatorProcess:
             self.process.kill()
             return self.process.wait()
 
-    def forbidden_lines(self) -> list[str]:
-        """Log lines where the API server refused the operator something."""
-        text = self.log.read_text(errors="replace")
+    def log_size(self) -> int:
+        """Bytes of log so far (a mark for ``forbidden_lines``)."""
+        return self.log.stat().st_size if self.log.exists() else 0
+
+    def forbidden_lines(self, upto: int | None = None) -> list[str]:
+        """Log lines where the API server refused the operator something (in the first
+        ``upto`` bytes of its log, when given)."""
+        with self.log.open("rb") as log:
+            text = log.read(upto if upto is not None else -1).decode(errors="replace")
         # a status 403, not the milliseconds of a timestamp such as "15:05:05,403"
         status = re.compile(r"(?<![,.\d])403(?!\d)")
         return [line for line in text.splitlines() if status.search(line) or "orbidden" in line]
