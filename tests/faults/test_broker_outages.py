@@ -35,6 +35,7 @@ from clima_faults_support import (
 )
 
 pytestmark = pytest.mark.faults
+OUTAGE_S = 11.0
 
 
 def check_refusals(load: Load, row: Row, log_dir: Path) -> None:
@@ -73,7 +74,9 @@ async def test_broker_outage(
         heal.add(component)
         marks["fault_start"] = time.monotonic()
         await asyncio.to_thread(INFRA.stop, component)
-        await asyncio.sleep(1)
+        # longer than the Kafka consumer's 10 s session: its group membership expires, and
+        # it must join again when the broker is back
+        await asyncio.sleep(OUTAGE_S)
         await asyncio.to_thread(INFRA.start, component)
         heal.discard(component)
         marks["fault_end"] = time.monotonic()

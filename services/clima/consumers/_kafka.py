@@ -19,6 +19,7 @@ from clima.store import Store
 logger = logging.getLogger(__name__)
 SOURCE = "kafka"
 _CLOSE_TIMEOUT_S = 15.0
+REJOIN_TIMEOUT_S = 30.0
 
 
 class KafkaSource:
@@ -27,7 +28,16 @@ class KafkaSource:
     def __init__(self, settings: ConsumerSettings, store: Store) -> None:
         self._settings = settings
         self._store = store
-        self._consumer = Consumer(
+        self._consumer = self._new_consumer()
+        self._rejoining_since: float | None = None
+        self._dead = Producer(
+            {"bootstrap.servers": settings.kafka_broker, "acks": "all", "enable.idempotence": True}
+        )
+        self.connected = False
+
+    def _new_consumer(self) -> Consumer:
+        settings = self._settings
+        return Consumer(
             {
                 "bootstrap.servers": settings.kafka_broker,
                 "group.id": settings.kafka_group,
@@ -45,19 +55,19 @@ class KafkaSource:
                 "heartbeat.interval.ms": 3_000,
             }
         )
-        self._dead = Producer(
-            {"bootstrap.servers": settings.kafka_broker, "acks": "all", "enable.idempotence": True}
-        )
-        self.connected = False
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consumes until `stop` is set, then commits what was applied and closes."""
         await self._ensure_topics(stop)
-        self._consumer.subscribe([self._settings.kafka_topic])
+        self._subscribe()
         fetch: asyncio.Future[list[Any]] | None = None
         try:
             while not stop.is_set():
                 messages = await (fetch or asyncio.ensure_future(asyncio.to_thread(self._take)))
+                if self._stuck_rejoining():
+                    await self._replace_consumer()
+                    fetch = None
+                    continue  # these messages were never stored: the new member reads them
                 # fetch the next batch while this one is applied
                 fetch = asyncio.ensure_future(asyncio.to_thread(self._take))
                 await self._handle(messages, stop)
@@ -68,6 +78,43 @@ class KafkaSource:
             # coordinator can keep it retrying
             await _bounded(self._consumer.close, _CLOSE_TIMEOUT_S, "kafka: close")
             await asyncio.to_thread(self._dead.flush, 10)
+
+    def _subscribe(self) -> None:
+        self._rejoining_since = None
+        self._consumer.subscribe(
+            [self._settings.kafka_topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # every completed join ends here, with an empty list for a member left without
+        # partitions (more members than partitions)
+        self._rejoining_since = None
+        logger.info("kafka: assigned %d partition(s)", len(partitions))
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._rejoining_since = time.monotonic()
+        logger.info("kafka: %d partition(s) revoked or lost; rejoining", len(partitions))
+
+    def _stuck_rejoining(self) -> bool:
+        """True when a rejoin began REJOIN_TIMEOUT_S ago and never completed. librdkafka's
+        member can fail to rejoin after its session expired while the broker was away (its
+        poll then returns nothing forever); a new member joins at once."""
+        since = self._rejoining_since
+        return since is not None and time.monotonic() - since > REJOIN_TIMEOUT_S
+
+    async def _replace_consumer(self) -> None:
+        logger.error(
+            "kafka: no partitions assigned %.0fs after the group rebalanced; "
+            "starting a new group member",
+            REJOIN_TIMEOUT_S,
+        )
+        old = self._consumer
+        await _bounded(old.close, _CLOSE_TIMEOUT_S, "kafka: close")
+        self._consumer = self._new_consumer()
+        self._subscribe()
 
     async def _ensure_topics(self, stop: asyncio.Event) -> None:
         """Creates the work and dead-letter topics, waiting for Kafka if it is not up yet."""

@@ -1,0 +1,37 @@
+"""A Kafka consumer whose group rejoin never completes is replaced by a new member (no
+broker needed: nothing is fetched)."""
+
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from clima.consumers import _kafka
+from clima.consumers.settings import ConsumerSettings
+from clima.store import Store, StoreSettings
+
+
+@pytest.fixture
+async def source() -> AsyncIterator[_kafka.KafkaSource]:
+    settings = ConsumerSettings(kafka_broker="127.0.0.1:9", kafka_topic="clima-rejoin")
+    store = Store(StoreSettings(valkey_url="redis://127.0.0.1:9/0"))
+    made = _kafka.KafkaSource(settings, store)
+    yield made
+    await store.close()
+
+
+async def test_rejoin_that_never_completes_gets_a_new_member(source: _kafka.KafkaSource) -> None:
+    """Revoked and not assigned again within REJOIN_TIMEOUT_S: a new consumer subscribes."""
+    source._subscribe()
+    assert not source._stuck_rejoining()
+    source._on_revoke(source._consumer, [])
+    assert not source._stuck_rejoining()  # a rebalance in progress is normal
+    source._rejoining_since = time.monotonic() - _kafka.REJOIN_TIMEOUT_S - 1
+    assert source._stuck_rejoining()
+    before = source._consumer
+    await source._replace_consumer()
+    assert source._consumer is not before
+    assert not source._stuck_rejoining()
+    source._on_assign(source._consumer, [])  # a member without partitions has joined too
+    assert source._rejoining_since is None
+    source._consumer.close()
