@@ -9,16 +9,10 @@ from typing import Any
 from clima_operator.children._connections import KAFKA_PORT
 from clima_operator.children._meta import Context, Manifest
 from clima_operator.children._pods import (
-    TMP_MOUNT,
-    container_security,
     env,
-    pod_template,
-    port,
-    resources,
-    service,
-    statefulset,
     tcp_probe,
 )
+from clima_operator.children._store import store_container, store_objects
 
 COMPONENT = "kafka"
 CONTROLLER_PORT = 9093
@@ -57,37 +51,31 @@ def environment(ctx: Context) -> list[dict[str, Any]]:
     return [env(key, value) for key, value in settings.items()]
 
 
+PORTS = [("kafka", KAFKA_PORT), ("controller", CONTROLLER_PORT)]
+
+
 def container(ctx: Context, variables: list[dict[str, Any]]) -> dict[str, Any]:
-    """The Kafka container."""
-    managed = ctx.spec.kafka.managed
-    return {
-        "name": COMPONENT,
-        "image": managed.image,
-        "imagePullPolicy": ctx.spec.image_pull_policy,
-        "env": variables,
-        "ports": [port("kafka", KAFKA_PORT), port("controller", CONTROLLER_PORT)],
-        "readinessProbe": tcp_probe("kafka", period=5),
-        "livenessProbe": tcp_probe("kafka", delay=60),
-        "resources": resources(managed.resources),
-        # The image renders its configuration into its own file system at start-up.
-        "securityContext": container_security(read_only_root=False),
-        "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}, TMP_MOUNT],
-    }
+    """The Kafka container; the image renders its configuration into its own file system
+    at start-up, so the root file system stays writable."""
+    return store_container(
+        ctx,
+        COMPONENT,
+        ctx.spec.kafka.managed,
+        variables=variables,
+        ports=PORTS,
+        probes=(tcp_probe("kafka", period=5), tcp_probe("kafka", delay=60)),
+        data_dir=DATA_DIR,
+        read_only_root=False,
+    )
 
 
 def build(ctx: Context) -> list[Manifest]:
     """StatefulSet and headless Service, when the mode uses Kafka and it is managed."""
     if not ctx.spec.uses_kafka or ctx.spec.kafka.type != "managed":
         return []
-    name = ctx.owner.child(COMPONENT)
     variables = environment(ctx)
     main = container(ctx, variables)
-    template = pod_template(ctx.owner, COMPONENT, [main], inputs={"env": variables}, uid=UID)
-    ports = [
-        {"name": "kafka", "port": KAFKA_PORT, "targetPort": "kafka"},
-        {"name": "controller", "port": CONTROLLER_PORT, "targetPort": "controller"},
-    ]
-    return [
-        statefulset(ctx.owner, COMPONENT, name, template, ctx.spec.kafka.managed.storage),
-        service(ctx.owner, COMPONENT, name, ports, headless=True),
-    ]
+    managed = ctx.spec.kafka.managed
+    return store_objects(
+        ctx, COMPONENT, managed, main, inputs={"env": variables}, uid=UID, ports=PORTS
+    )

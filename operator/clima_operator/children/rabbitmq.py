@@ -8,18 +8,12 @@ from clima_operator.children import credentials
 from clima_operator.children._connections import RABBITMQ_PORT, RABBITMQ_USER
 from clima_operator.children._meta import Context, Manifest
 from clima_operator.children._pods import (
-    TMP_MOUNT,
-    container_security,
     env,
     env_from_secret,
     exec_probe,
-    pod_template,
-    port,
-    resources,
-    service,
-    statefulset,
     tcp_probe,
 )
+from clima_operator.children._store import store_container, store_objects
 
 COMPONENT = "rabbitmq"
 METRICS_PORT = 15692
@@ -38,38 +32,32 @@ def environment(ctx: Context) -> list[dict[str, Any]]:
     ]
 
 
+PORTS = [("amqp", RABBITMQ_PORT), ("metrics", METRICS_PORT)]
+
+
 def container(ctx: Context, variables: list[dict[str, Any]]) -> dict[str, Any]:
-    """The RabbitMQ container."""
-    managed = ctx.spec.rabbitmq.managed
+    """The RabbitMQ container; the image's entry point writes configuration files below
+    /etc/rabbitmq, so the root file system stays writable."""
     ready = ["rabbitmq-diagnostics", "-q", "check_port_connectivity"]
-    return {
-        "name": COMPONENT,
-        "image": managed.image,
-        "imagePullPolicy": ctx.spec.image_pull_policy,
-        "env": variables,
-        "ports": [port("amqp", RABBITMQ_PORT), port("metrics", METRICS_PORT)],
-        "readinessProbe": exec_probe(ready, timeout=20),
-        "livenessProbe": tcp_probe("amqp", period=20, delay=60),
-        "resources": resources(managed.resources),
-        # The image's entry point writes configuration files below /etc/rabbitmq.
-        "securityContext": container_security(read_only_root=False),
-        "volumeMounts": [{"name": "data", "mountPath": "/var/lib/rabbitmq"}, TMP_MOUNT],
-    }
+    return store_container(
+        ctx,
+        COMPONENT,
+        ctx.spec.rabbitmq.managed,
+        variables=variables,
+        ports=PORTS,
+        probes=(exec_probe(ready, timeout=20), tcp_probe("amqp", period=20, delay=60)),
+        data_dir="/var/lib/rabbitmq",
+        read_only_root=False,
+    )
 
 
 def build(ctx: Context) -> list[Manifest]:
     """StatefulSet and headless Service, when the mode uses RabbitMQ and it is managed."""
     if not ctx.spec.uses_rabbit or ctx.spec.rabbitmq.type != "managed":
         return []
-    name = ctx.owner.child(COMPONENT)
     variables = environment(ctx)
     main = container(ctx, variables)
-    template = pod_template(ctx.owner, COMPONENT, [main], inputs={"env": variables}, uid=UID)
-    ports = [
-        {"name": "amqp", "port": RABBITMQ_PORT, "targetPort": "amqp"},
-        {"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics"},
-    ]
-    return [
-        statefulset(ctx.owner, COMPONENT, name, template, ctx.spec.rabbitmq.managed.storage),
-        service(ctx.owner, COMPONENT, name, ports, headless=True),
-    ]
+    managed = ctx.spec.rabbitmq.managed
+    return store_objects(
+        ctx, COMPONENT, managed, main, inputs={"env": variables}, uid=UID, ports=PORTS
+    )
