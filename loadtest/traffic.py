@@ -6,10 +6,13 @@ Two forms reach POST /clima and POST /clima/batch:
 - the named form people type: municipality and weather as names in any case, with or without
   accents ("Amatitlán", "AMATITLAN", "sunny", "Nublado"), one decimal place.
 
-No Locust import here: `make bench` drives the api from asyncio with the same bodies.
+No Locust import here: `make bench` drives the api from asyncio with the same bodies. The
+seed's body is `clima.local.seed_body`, which `make up`'s burst sends too.
 """
 
 import random
+
+from clima.local import seed_body
 
 MUNICIPALITY_NAMES = (
     ("Mixco", "mixco", "MIXCO"),
@@ -25,16 +28,6 @@ WEATHER_NAMES = (
 )
 
 
-def seed_report(rng: random.Random) -> dict[str, int]:
-    """The seed's body: codes 1-4, 18-28 °C, 40-80 %."""
-    return {
-        "municipality": rng.randint(1, 4),
-        "temperature": rng.randint(18, 28),
-        "humidity": rng.randint(40, 80),
-        "weather": rng.randint(1, 4),
-    }
-
-
 def named_report(rng: random.Random) -> dict[str, str | float]:
     """The same report with names instead of codes and one decimal place."""
     return {
@@ -47,7 +40,7 @@ def named_report(rng: random.Random) -> dict[str, str | float]:
 
 def report(rng: random.Random, named_share: float) -> dict[str, int] | dict[str, str | float]:
     """One body: the named form with probability `named_share`, else the seed's."""
-    return named_report(rng) if rng.random() < named_share else seed_report(rng)
+    return named_report(rng) if rng.random() < named_share else seed_body(rng)
 
 
 def batch(

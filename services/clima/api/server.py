@@ -6,18 +6,14 @@ from clima.api._fast import FastIngest
 from clima.api._limits import BodyLimit
 from clima.api.app import create_app
 from clima.api.settings import ApiSettings
-from clima.common.lifecycle import wait_for_signal
 from clima.common.logs import configure
-from clima.common.web import start_http
+from clima.common.web import serve_until_signal
 
 
 async def serve(settings: ApiSettings) -> None:
     """Serves until SIGTERM/SIGINT, then finishes requests in flight and their batches."""
     app = FastIngest(create_app(settings), settings.max_batch_items)
-    server, task = start_http(BodyLimit(app, settings.max_body_bytes), settings.host, settings.port)
-    await wait_for_signal()
-    server.should_exit = True
-    await task
+    await serve_until_signal(BodyLimit(app, settings.max_body_bytes), settings.host, settings.port)
 
 
 def main() -> None:

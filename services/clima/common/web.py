@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import uvicorn
 from starlette.types import ASGIApp
 
+from clima.common.lifecycle import wait_for_signal
+
 
 class _QuietServer(uvicorn.Server):
     """A uvicorn server that leaves signals to the process (it would re-raise them on exit)."""
@@ -30,3 +32,11 @@ def start_http(app: ASGIApp, host: str, port: int) -> tuple[uvicorn.Server, "asy
     )
     server = _QuietServer(config)
     return server, asyncio.create_task(server.serve())
+
+
+async def serve_until_signal(app: ASGIApp, host: str, port: int) -> None:
+    """Serves `app` until SIGTERM/SIGINT, then finishes the requests in flight."""
+    server, task = start_http(app, host, port)
+    await wait_for_signal()
+    server.should_exit = True
+    await task

@@ -9,17 +9,8 @@ import httpx
 import valkey.asyncio as valkey
 
 from clima.contract import MUNICIPALITIES
+from clima.local._traffic import seed_body
 from clima.store import STATS_HASH, WEATHER_COUNTS_HASH, latest_key, stream_key
-
-
-def seed_body(rng: random.Random) -> dict[str, int]:
-    """The seed's Locust body: codes 1-4, 18-28 °C, 40-80 %."""
-    return {
-        "municipality": rng.randint(1, 4),
-        "temperature": rng.randint(18, 28),
-        "humidity": rng.randint(40, 80),
-        "weather": rng.randint(1, 4),
-    }
 
 
 async def burst(api_url: str, reports: int, concurrency: int = 32) -> str:

@@ -4,9 +4,8 @@ import logging
 
 import uvloop
 
-from clima.common.lifecycle import wait_for_signal
 from clima.common.logs import configure
-from clima.common.web import start_http
+from clima.common.web import serve_until_signal
 from clima.view.app import create_app
 from clima.view.settings import ViewSettings
 
@@ -15,11 +14,8 @@ logger = logging.getLogger(__name__)
 
 async def serve(settings: ViewSettings) -> None:
     """Serves until SIGTERM/SIGINT."""
-    server, task = start_http(create_app(settings), settings.host, settings.port)
     logger.info("view on http://%s:%s/", settings.host, settings.port)
-    await wait_for_signal()
-    server.should_exit = True
-    await task
+    await serve_until_signal(create_app(settings), settings.host, settings.port)
 
 
 def main() -> None:
