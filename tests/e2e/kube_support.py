@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -157,3 +158,62 @@ class OperatorProcess:
         # a status 403, not the milliseconds of a timestamp such as "15:05:05,403"
         status = re.compile(r"(?<![,.\d])403(?!\d)")
         return [line for line in text.splitlines() if status.search(line) or "orbidden" in line]
+
+
+class StaticVolumes:
+    """A no-provisioner StorageClass of one e2e suite and Available volumes for it: kwok has
+    no provisioner, so the managed StatefulSets' claims bind to these static volumes."""
+
+    def __init__(self, kubectl: Kubectl, suite: str, storage_class: str) -> None:
+        self.kubectl = kubectl
+        self.suite = suite
+        self.storage_class = storage_class
+        self.label = f"clima.io/e2e={suite}"
+
+    def create_class(self, default: bool = False) -> None:
+        """Applies the StorageClass (the cluster's default one with ``default``)."""
+        metadata: dict[str, Any] = {
+            "name": self.storage_class,
+            "labels": {"clima.io/e2e": self.suite},
+        }
+        if default:
+            metadata["annotations"] = {"storageclass.kubernetes.io/is-default-class": "true"}
+        body = {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": metadata,
+            "provisioner": "kubernetes.io/no-provisioner",
+            "volumeBindingMode": "Immediate",
+        }
+        self.kubectl.run("apply", "-f", "-", stdin=json.dumps(body))
+
+    def ensure_free(self, wanted: int) -> None:
+        """Adds volumes until ``wanted`` of this suite's are Available."""
+        listed = self.kubectl.json("get", "pv", "-l", self.label)["items"]
+        free = [pv for pv in listed if pv.get("status", {}).get("phase") == "Available"]
+        items = [self._volume() for _ in range(wanted - len(free))]
+        if items:
+            body = {"apiVersion": "v1", "kind": "List", "items": items}
+            self.kubectl.run("apply", "-f", "-", stdin=json.dumps(body))
+
+    def remove(self) -> None:
+        """Deletes the suite's volumes and its StorageClass."""
+        self.kubectl.run("delete", "pv", "-l", self.label, "--ignore-not-found", "--wait=false")
+        self.kubectl.run(
+            "delete", "storageclass", self.storage_class, "--ignore-not-found", "--wait=false"
+        )
+
+    def _volume(self) -> dict[str, Any]:
+        name = f"clima-{self.suite}-e2e-{uuid.uuid4().hex[:8]}"
+        return {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": name, "labels": {"clima.io/e2e": self.suite}},
+            "spec": {
+                "capacity": {"storage": "10Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "storageClassName": self.storage_class,
+                "hostPath": {"path": f"/tmp/clima-e2e/{name}"},
+            },
+        }

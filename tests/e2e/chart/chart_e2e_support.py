@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import base64
-import json
 import subprocess
 import tarfile
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +17,7 @@ from kube_support import (
     ROOT,
     Kubectl,
     OperatorProcess,
+    StaticVolumes,
     cluster_env,
     eventually,
     free_port,
@@ -101,53 +100,16 @@ def token_kubeconfig(kubectl: Kubectl, namespace: str, account: str, path: Path)
     return path
 
 
-def _persistent_volume() -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "PersistentVolume",
-        "metadata": {
-            "name": f"clima-chart-e2e-{uuid.uuid4().hex[:8]}",
-            "labels": {"clima.io/e2e": "chart"},
-        },
-        "spec": {
-            "capacity": {"storage": "10Gi"},
-            "accessModes": ["ReadWriteOnce"],
-            "persistentVolumeReclaimPolicy": "Retain",
-            "storageClassName": STORAGE_CLASS,
-            "hostPath": {"path": "/tmp/clima-chart-e2e"},
-        },
-    }
-
-
 @contextmanager
 def static_volumes(kubectl: Kubectl) -> Iterator[Callable[[int], None]]:
-    """A StorageClass of this suite (not the default) and a way to add Available volumes.
-
-    kwok has no provisioner, so the managed StatefulSets' claims name this class and bind to
-    static volumes; everything is removed at the end.
-    """
-    storage_class = {
-        "apiVersion": "storage.k8s.io/v1",
-        "kind": "StorageClass",
-        "metadata": {"name": STORAGE_CLASS, "labels": {"clima.io/e2e": "chart"}},
-        "provisioner": "kubernetes.io/no-provisioner",
-        "volumeBindingMode": "Immediate",
-    }
-    kubectl.run("apply", "-f", "-", stdin=json.dumps(storage_class))
-
-    def ensure_free(wanted: int) -> None:
-        listed = kubectl.json("get", "pv", "-l", E2E_LABEL)["items"]
-        free = [pv for pv in listed if pv.get("status", {}).get("phase") == "Available"]
-        items = [_persistent_volume() for _ in range(wanted - len(free))]
-        if items:
-            body = {"apiVersion": "v1", "kind": "List", "items": items}
-            kubectl.run("apply", "-f", "-", stdin=json.dumps(body))
-
+    """This suite's StorageClass (not the default) and a way to add Available volumes;
+    everything is removed at the end."""
+    volumes = StaticVolumes(kubectl, "chart", STORAGE_CLASS)
+    volumes.create_class()
     try:
-        yield ensure_free
+        yield volumes.ensure_free
     finally:
-        kubectl.run("delete", "pv", "-l", E2E_LABEL, "--ignore-not-found", "--wait=false")
-        kubectl.run("delete", "storageclass", STORAGE_CLASS, "--ignore-not-found", "--wait=false")
+        volumes.remove()
 
 
 def container_env(container: dict[str, Any]) -> dict[str, str]:

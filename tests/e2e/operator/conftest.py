@@ -16,13 +16,12 @@ import pytest
 from clima_e2e_support import (
     CLUSTER,
     CRD,
-    E2E_LABEL,
     OUT,
     RECONCILE_INTERVAL,
     STORAGE_CLASS,
     Kubectl,
     OperatorProcess,
-    Volumes,
+    StaticVolumes,
     cluster_env,
 )
 
@@ -44,28 +43,17 @@ def crd(kubectl: Kubectl) -> None:
 
 
 @pytest.fixture(scope="session")
-def volumes(kubectl: Kubectl) -> Iterator[Volumes | None]:
+def volumes(kubectl: Kubectl) -> Iterator[StaticVolumes | None]:
     """A default StorageClass with static volumes, unless the cluster has a default already."""
     classes = kubectl.json("get", "storageclass")["items"]
     annotation = "storageclass.kubernetes.io/is-default-class"
     if any(c["metadata"].get("annotations", {}).get(annotation) == "true" for c in classes):
         yield None
         return
-    storage_class = {
-        "apiVersion": "storage.k8s.io/v1",
-        "kind": "StorageClass",
-        "metadata": {
-            "name": STORAGE_CLASS,
-            "annotations": {annotation: "true"},
-            "labels": {"clima.io/e2e": "operator"},
-        },
-        "provisioner": "kubernetes.io/no-provisioner",
-        "volumeBindingMode": "Immediate",
-    }
-    kubectl.run("apply", "-f", "-", stdin=json.dumps(storage_class))
-    yield Volumes(kubectl)
-    kubectl.run("delete", "storageclass", STORAGE_CLASS, "--ignore-not-found", "--wait=false")
-    kubectl.run("delete", "pv", "-l", E2E_LABEL, "--ignore-not-found", "--wait=false")
+    volumes = StaticVolumes(kubectl, "operator", STORAGE_CLASS)
+    volumes.create_class(default=True)
+    yield volumes
+    volumes.remove()
 
 
 def _check_pods_run(kubectl: Kubectl) -> None:

@@ -19,7 +19,7 @@ from clima_e2e_support import (
     SAMPLE,
     Kubectl,
     OperatorProcess,
-    Volumes,
+    StaticVolumes,
     eventually,
 )
 
@@ -50,7 +50,7 @@ def _ready_now(k: Kubectl) -> bool:
     return ready.get("status") == "True" and ready.get("observedGeneration") == generation
 
 
-def _apply_sample(k: Kubectl, volumes: Volumes | None) -> float:
+def _apply_sample(k: Kubectl, volumes: StaticVolumes | None) -> float:
     """Apply the sample and wait for Ready; returns the seconds it took."""
     if volumes is not None:
         volumes.ensure_free(3)
@@ -76,14 +76,16 @@ def _revision(deployment: dict[str, Any]) -> str:
 
 
 @pytest.fixture
-def sample(ns_kubectl: Kubectl, volumes: Volumes | None, operator: OperatorProcess) -> Kubectl:
+def sample(
+    ns_kubectl: Kubectl, volumes: StaticVolumes | None, operator: OperatorProcess
+) -> Kubectl:
     """The sample pipeline, applied and Ready."""
     _apply_sample(ns_kubectl, volumes)
     return ns_kubectl
 
 
 def test_apply_to_ready(
-    ns_kubectl: Kubectl, volumes: Volumes | None, operator: OperatorProcess
+    ns_kubectl: Kubectl, volumes: StaticVolumes | None, operator: OperatorProcess
 ) -> None:
     """kubectl apply of the sample reaches Ready within kubectl wait's 120 s; prints the time."""
     ns_kubectl.run("delete", "climapipeline", NAME, "--ignore-not-found", "--wait=true")
