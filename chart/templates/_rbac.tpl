@@ -7,7 +7,9 @@ What the operator does with each kind, read from its code (operator/clima_operat
 - it never lists, watches or deletes Secrets, creates no Pods, Jobs or RBAC objects, and
   garbage collection (owner references) removes the children of a deleted pipeline;
 - kopf watches pipelines, Deployments and StatefulSets (list, watch), keeps its progress in
-  annotations and its finalizer on pipelines (patch) and posts core Events (create).
+  annotations and its finalizer on pipelines (patch) and posts core Events (create);
+- the status reads the pipeline's pods (list) and kopf watches them (watch), so a crash loop
+  or an image that cannot be pulled shows in the pipeline's conditions; pods are only read.
 */}}
 {{- define "clima.operatorRules" -}}
 - apiGroups: ["clima.io"]
@@ -28,6 +30,9 @@ What the operator does with each kind, read from its code (operator/clima_operat
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
   verbs: ["list", "create", "patch", "delete"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list", "watch"]
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "create", "patch"]

@@ -54,6 +54,7 @@ INGRESS = Kind("networking.k8s.io/v1", "Ingress", "ingresses")
 NETWORK_POLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies")
 AUTOSCALER = Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers")
 EVENT = Kind("v1", "Event", "events")
+POD = Kind("v1", "Pod", "pods")  # read only: the status follows what the pods do
 
 #: Kinds of children created by server-side apply, and pruned when no longer wanted.
 APPLIED_KINDS = (

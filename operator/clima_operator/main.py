@@ -35,6 +35,7 @@ def kopf_settings() -> kopf.OperatorSettings:
     settings.posting.loggers = False
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
+    children.select_server_side(settings)
     return settings
 
 

@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 ChildKey = tuple[str, str]
 PipelineKey = tuple[str, str]
+FORBIDDEN = 403
 
 
 class Cluster(Protocol):
@@ -147,17 +148,19 @@ class Reconciler:
             return Outcome.INVALID
         ctx = Context(owner, spec, self.dashboards)
         live = self._observe(owner)
+        pods = self._pods(owner)
         generation = int(body["metadata"].get("generation") or 0)
         if spec.suspend:
-            self._report(body, Observation(ctx, generation, live, suspended=True))
+            self._report(body, Observation(ctx, generation, live, suspended=True, pods=pods))
             return Outcome.SUSPENDED
         try:
             rejected = self._converge(body, ctx, live)
         except ClusterError as error:
             failure = f"Could not reconcile ({error}); retrying"
-            self._report(body, Observation(ctx, generation, live, False, failure=failure))
+            self._report(body, Observation(ctx, generation, live, False, failure, pods=pods))
             raise
-        self._report(body, Observation(ctx, generation, live, False, rejected=rejected))
+        observation = Observation(ctx, generation, live, False, rejected=rejected, pods=pods)
+        self._report(body, observation)
         return Outcome.RECONCILED
 
     def _converge(
@@ -178,6 +181,18 @@ class Reconciler:
                 if _controlled_by(obj, owner.uid):
                     live[_key(obj)] = obj
         return live
+
+    def _pods(self, owner: Owner) -> list[Manifest]:
+        """The pipeline's pods; none (status from the controllers alone) when the operator
+        may not list pods, e.g. a newer operator still bound to an older Role."""
+        try:
+            return self.cluster.list(kube.POD, owner.namespace, f"{PIPELINE_LABEL}={owner.name}")
+        except ClusterError as error:
+            if error.status != FORBIDDEN:
+                raise
+            logger.warning("Cannot list pods in %s (%s); status from controllers only",
+                           owner.namespace, error.message)  # fmt: skip
+            return []
 
     def _event(self, body: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
         meta = body["metadata"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from clima_operator.children import Context, Manifest, components
 from clima_operator.status.conditions import invalid, phase, stamp, summarize
+from clima_operator.status.pods import selected
 from clima_operator.status.readiness import ComponentState, assess
 
 __all__ = ["ComponentState", "Observation", "endpoints", "invalid_status", "pipeline_status"]
@@ -33,7 +35,7 @@ def endpoints(ctx: Context) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Observation:
-    """What one reconcile saw: the live children and what went wrong, if anything."""
+    """What one reconcile saw: the live children, their pods and what went wrong, if anything."""
 
     ctx: Context
     generation: int
@@ -41,6 +43,12 @@ class Observation:
     suspended: bool
     failure: str | None = None
     rejected: Mapping[ChildKey, str] = field(default_factory=dict)
+    pods: Sequence[Manifest] = ()
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))  # judges pods' timestamps
+
+
+def _selector(obj: Manifest | None) -> dict[str, str]:
+    return dict(((obj or {}).get("spec") or {}).get("selector", {}).get("matchLabels") or {})
 
 
 def component_states(observation: Observation) -> list[ComponentState]:
@@ -48,8 +56,17 @@ def component_states(observation: Observation) -> list[ComponentState]:
     states = []
     for ref in components(observation.ctx):
         key = (ref.kind, ref.name)
-        rejection = observation.rejected.get(key)
-        states.append(assess(ref, observation.live.get(key), observation.suspended, rejection))
+        obj = observation.live.get(key)
+        states.append(
+            assess(
+                ref,
+                obj,
+                observation.suspended,
+                observation.rejected.get(key),
+                pods=selected(observation.pods, _selector(obj)),
+                now=observation.at,
+            )
+        )
     return states
 
 
@@ -57,7 +74,8 @@ def pipeline_status(
     observation: Observation, previous: Mapping[str, Any], now: str
 ) -> dict[str, Any]:
     """The full ``status`` of a pipeline whose spec is valid."""
-    summary = summarize(component_states(observation), observation.suspended, observation.failure)
+    states = component_states(observation)
+    summary = summarize(states, observation.suspended, observation.failure)
     return {
         "observedGeneration": observation.generation,
         "phase": phase(summary),

@@ -1,12 +1,14 @@
-"""The readiness of one component, read from its live Deployment or StatefulSet."""
+"""The readiness of one component, read from its live Deployment or StatefulSet and its pods."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from clima_operator.children import ComponentRef
+from clima_operator.status.pods import Pod, first_problem
 
 Live = Mapping[str, Any]
 
@@ -100,10 +102,25 @@ def statefulset_state(ref: ComponentRef, obj: Live) -> ComponentState:
     return ComponentState(ref.condition, True, "Available", f"StatefulSet {ref.name}: pod ready")
 
 
+def pods_state(ref: ComponentRef, pods: Sequence[Pod], now: datetime) -> ComponentState | None:
+    """A failed state when one of the component's pods fails for a lasting reason."""
+    problem = first_problem(pods, now)
+    if problem is None:
+        return None
+    return ComponentState(ref.condition, False, problem.reason, problem.message, failed=True)
+
+
 def assess(
-    ref: ComponentRef, obj: Live | None, suspended: bool, rejection: str | None = None
+    ref: ComponentRef,
+    obj: Live | None,
+    suspended: bool,
+    rejection: str | None = None,
+    *,
+    pods: Sequence[Pod] = (),
+    now: datetime | None = None,
 ) -> ComponentState:
-    """The state of one component from its live object (None when it does not exist)."""
+    """The state of one component from its live object (None when it does not exist) and
+    the pods its selector picks; a failing pod outranks what the controller reports."""
     if ref.external is not None:
         message = f"Using the external {ref.title} at {ref.external}; its health is not checked"
         return ComponentState(ref.condition, True, "External", message)
@@ -114,6 +131,9 @@ def assess(
         later = "is not recreated while spec.suspend is true" if suspended else "is being created"
         message = f"{ref.kind} {ref.name} does not exist; it {later}"
         return ComponentState(ref.condition, False, "Missing", message, progressing=not suspended)
+    failing = pods_state(ref, pods, now or datetime.now(UTC))
+    if failing is not None:
+        return failing
     if ref.kind == "StatefulSet":
         return statefulset_state(ref, obj)
     return deployment_state(ref, obj)
