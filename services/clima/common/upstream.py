@@ -1,16 +1,33 @@
-"""One persistent gRPC channel to a ReportWriter (the proxy or the writer itself)."""
+"""One persistent gRPC channel to a ReportWriter (the proxy or the writer itself), and the
+server options of both ends, which must agree on keepalive pings."""
 
 import grpc
 
+from clima.common.retry import RECONNECT_CAP_S
 from clima.contract import Ack, Report, ReportBatch, ReportWriterStub
 
+_MAX_MESSAGE = 16 * 1024 * 1024
+# a ping every 5 s, unanswered for 2 s, closes a half-open connection (a peer whose node died
+# without a reset); a crashed peer is tried again within RECONNECT_CAP_S once it listens
+KEEPALIVE_MS = 5_000
 _OPTIONS = [
-    ("grpc.keepalive_time_ms", 20_000),
-    ("grpc.keepalive_timeout_ms", 5_000),
-    ("grpc.max_send_message_length", 16 * 1024 * 1024),
-    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", KEEPALIVE_MS),
+    ("grpc.keepalive_timeout_ms", 2_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.max_send_message_length", _MAX_MESSAGE),
+    ("grpc.max_receive_message_length", _MAX_MESSAGE),
     ("grpc.initial_reconnect_backoff_ms", 200),
-    ("grpc.max_reconnect_backoff_ms", 2_000),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", int(RECONNECT_CAP_S * 1000)),
+]
+# the servers (proxy, writer) accept those pings: by default a server answers a client that
+# pings more often than every 5 min without data with GOAWAY "too_many_pings"
+SERVER_OPTIONS = [
+    ("grpc.max_receive_message_length", _MAX_MESSAGE),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", KEEPALIVE_MS - 1_000),
+    ("grpc.http2.max_ping_strikes", 0),
 ]
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from clima.common.retry import retry
-from clima.common.topics import ensure_topic
+from clima.common.topics import CONNECTION_CONFIG, ensure_topic
 from clima.consumers._decode import DeadLetter, sort_payloads
 from clima.consumers._metrics import record
 from clima.consumers.settings import ConsumerSettings
@@ -31,7 +31,12 @@ class KafkaSource:
         self._consumer = self._new_consumer()
         self._rejoining_since: float | None = None
         self._dead = Producer(
-            {"bootstrap.servers": settings.kafka_broker, "acks": "all", "enable.idempotence": True}
+            {
+                "bootstrap.servers": settings.kafka_broker,
+                "acks": "all",
+                "enable.idempotence": True,
+                **CONNECTION_CONFIG,
+            }
         )
         self.connected = False
 
@@ -41,6 +46,7 @@ class KafkaSource:
             {
                 "bootstrap.servers": settings.kafka_broker,
                 "group.id": settings.kafka_group,
+                **CONNECTION_CONFIG,
                 # offsets are stored only once Valkey has a batch, and committed from there
                 # in the background: a commit never blocks consuming (a synchronous commit
                 # can wait without bound while the group coordinator is away); a crash

@@ -1,13 +1,13 @@
 """The RabbitMQ consumer: manual acks after Valkey has the reports, prefetch-bounded."""
 
 import asyncio
-import contextlib
 import logging
+from dataclasses import dataclass, field
 
 import aio_pika
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
-from aiormq.exceptions import AMQPError
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
+from clima.common.amqp import ERRORS, AmqpLink
 from clima.consumers._decode import DeadLetter, sort_payloads
 from clima.consumers._metrics import record
 from clima.consumers.settings import ConsumerSettings
@@ -15,6 +15,16 @@ from clima.store import Store
 
 logger = logging.getLogger(__name__)
 SOURCE = "rabbit"
+DEAD_LETTER_TIMEOUT_S = 5.0
+
+
+@dataclass
+class _Session:
+    """What one connection consumes on: deliveries arrive in its own inbox, so those of a
+    lost connection (which the broker delivers again) are never acked on a new one."""
+
+    dead_channel: AbstractChannel
+    inbox: "asyncio.Queue[AbstractIncomingMessage]" = field(default_factory=asyncio.Queue)
 
 
 class RabbitSource:
@@ -24,69 +34,76 @@ class RabbitSource:
         if not settings.rabbitmq_url:
             raise ValueError("RABBITMQ_URL is required for the rabbit consumer")
         self._settings = settings
-        self._url = settings.rabbitmq_url
         self._store = store
-        self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
-        self._connection: AbstractRobustConnection | None = None
+        self._link: AmqpLink[_Session] = AmqpLink(settings.rabbitmq_url, "rabbitmq", self._setup)
 
     @property
     def connected(self) -> bool:
         """True while the AMQP connection is open."""
-        return self._connection is not None and not self._connection.is_closed
+        return self._link.session is not None
+
+    async def _setup(self, connection: AbstractConnection) -> _Session:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=self._settings.prefetch)
+        session = _Session(await connection.channel(publisher_confirms=True))
+        queue = await channel.declare_queue(self._settings.rabbit_queue, durable=True)
+        await session.dead_channel.declare_queue(self._settings.dead_queue, durable=True)
+        await queue.consume(session.inbox.put)
+        return session
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consumes until `stop` is set; unacked deliveries go back to the queue on close."""
-        self._connection = await _connect(self._url, stop)
-        channel = await self._connection.channel()
-        await channel.set_qos(prefetch_count=self._settings.prefetch)
-        dead_channel = await self._connection.channel(publisher_confirms=True)
-        queue = await channel.declare_queue(self._settings.rabbit_queue, durable=True)
-        await dead_channel.declare_queue(self._settings.dead_queue, durable=True)
-        tag = await queue.consume(self._inbox.put)
+        disconnect = asyncio.Event()  # only once the batch in hand is acked
+        supervisor = asyncio.create_task(self._link.run(disconnect))
         try:
             while not stop.is_set():
-                batch = await self._next_batch(stop)
-                if batch:
-                    await self._handle(batch, dead_channel, stop)
+                session = await self._link.wait_session(stop)
+                if session is None:
+                    continue
+                batch = await self._next_batch(session.inbox, stop)
+                if batch and session is self._link.session:
+                    await self._handle(session, batch, stop)
         finally:
-            with contextlib.suppress(AMQPError, RuntimeError):
-                await queue.cancel(tag)
-            await self._connection.close()
+            disconnect.set()
+            await supervisor
 
-    async def _next_batch(self, stop: asyncio.Event) -> list[AbstractIncomingMessage]:
+    async def _next_batch(
+        self, inbox: "asyncio.Queue[AbstractIncomingMessage]", stop: asyncio.Event
+    ) -> list[AbstractIncomingMessage]:
         try:
-            first = await asyncio.wait_for(self._inbox.get(), 0.5)
+            first = await asyncio.wait_for(inbox.get(), 0.5)
         except TimeoutError:
             return []
         batch = [first]
-        if self._settings.linger_s and self._inbox.empty() and not stop.is_set():
+        if self._settings.linger_s and inbox.empty() and not stop.is_set():
             await asyncio.sleep(self._settings.linger_s)
-        while len(batch) < self._settings.max_batch_messages and not self._inbox.empty():
-            batch.append(self._inbox.get_nowait())
+        while len(batch) < self._settings.max_batch_messages and not inbox.empty():
+            batch.append(inbox.get_nowait())
         return batch
 
     async def _handle(
-        self,
-        batch: list[AbstractIncomingMessage],
-        dead_channel: aio_pika.abc.AbstractChannel,
-        stop: asyncio.Event,
+        self, session: _Session, batch: list[AbstractIncomingMessage], stop: asyncio.Event
     ) -> None:
         sorted_ = sort_payloads([message.body for message in batch])
-        if sorted_.dead:
-            await self._send_dead(dead_channel, sorted_.dead)
+        try:
+            if sorted_.dead:
+                await self._send_dead(session.dead_channel, sorted_.dead)
+        except ERRORS as exc:
+            # nothing of the batch was applied or acked: the broker delivers it again
+            self._link.drop(f"dead letters not confirmed: {exc!r}")
+            return
         result = await self._store.apply_until_done(sorted_.reports, len(sorted_.dead), stop)
         record(SOURCE, sorted_.reports, result, len(sorted_.dead))
         for message in batch:
             try:
                 await message.ack()
-            except (AMQPError, RuntimeError) as exc:
+            except ERRORS as exc:
                 # the channel was lost: the broker redelivers, and ids dedup
                 logger.warning("rabbitmq: ack failed (%s); reports will be seen again", exc)
+                self._link.drop(f"ack failed: {exc!r}")
                 return
 
-    async def _send_dead(
-        self, channel: aio_pika.abc.AbstractChannel, dead: list[DeadLetter]
-    ) -> None:
+    async def _send_dead(self, channel: AbstractChannel, dead: list[DeadLetter]) -> None:
         for letter in dead:
             logger.warning("rabbitmq: dead letter: %s", letter.reason)
             await channel.default_exchange.publish(
@@ -96,18 +113,5 @@ class RabbitSource:
                     headers={"x-clima-reason": letter.reason},
                 ),
                 routing_key=self._settings.dead_queue,
+                timeout=DEAD_LETTER_TIMEOUT_S,
             )
-
-
-async def _connect(url: str, stop: asyncio.Event) -> AbstractRobustConnection:
-    """Connects, retrying while RabbitMQ is not there yet; later outages heal by themselves."""
-    delay = 0.5
-    while True:
-        try:
-            return await aio_pika.connect_robust(url, timeout=5)
-        except (AMQPError, OSError, TimeoutError) as exc:
-            if stop.is_set():
-                raise
-            logger.warning("rabbitmq: cannot connect (%r); retrying in %.1fs", exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)

@@ -10,7 +10,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from clima.common.lifecycle import wait_for_signal
 from clima.common.logs import configure
-from clima.common.upstream import Upstream
+from clima.common.upstream import SERVER_OPTIONS, Upstream
 from clima.common.web import start_http
 from clima.contract import SERVICE_NAME, add_writer_service
 from clima.contract.http import ReportIn
@@ -56,7 +56,7 @@ def create_http(upstream: Upstream, settings: ProxySettings) -> FastAPI:
 async def serve(settings: ProxySettings) -> None:
     """Runs both servers until SIGTERM/SIGINT, then drains them."""
     upstream = Upstream(settings.writer)
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)])
+    server = grpc.aio.server(options=SERVER_OPTIONS)
     add_writer_service(ForwardingService(upstream, settings.max_timeout_s), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
+from clima.common.retry import retry
 from clima.contract import Report, municipality_by_code, weather_by_code
 
 logger = logging.getLogger(__name__)
@@ -93,21 +94,18 @@ class Store:
     async def apply_until_done(
         self, reports: list[Report], dead_letters: int, stop: asyncio.Event
     ) -> ApplyResult:
-        """Applies, retrying with backoff while Valkey is away; never gives the reports up.
+        """Applies, retrying while Valkey is away (at most RECONNECT_CAP_S between attempts,
+        so a Valkey that is back is used within that); never gives the reports up.
 
         Raises StoreUnavailableError only when asked to stop while Valkey is still away, so
         the caller exits without acknowledging and the broker delivers the reports again.
         """
-        delay = 0.2
-        while True:
-            try:
-                return await self.apply(reports, dead_letters)
-            except StoreUnavailableError as exc:
-                if stop.is_set():
-                    raise
-                logger.warning("Valkey unavailable (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        return await retry(
+            "valkey: apply",
+            lambda: self.apply(reports, dead_letters),
+            stop,
+            errors=(StoreUnavailableError,),
+        )
 
     async def ping(self) -> bool:
         """True when Valkey answers."""

@@ -21,6 +21,11 @@ class Publisher(Protocol):
     @property
     def healthy(self) -> bool: ...
 
+    @property
+    def problem(self) -> str:
+        """Why the broker cannot be used now ('' while healthy)."""
+        ...
+
     def publish(self, messages: list[tuple[bytes, bytes]]) -> Awaitable[None]: ...
 
 
@@ -52,7 +57,12 @@ class Writer:
     @property
     def ready(self) -> bool:
         """True when every broker of the mode looks reachable."""
-        return all(self._publishers[b].healthy for b in brokers_of(self._mode))
+        return not self.unready()
+
+    def unready(self) -> dict[str, str]:
+        """Each broker of the mode that is unreachable now, with why."""
+        publishers = {b: self._publishers[b] for b in brokers_of(self._mode)}
+        return {b: p.problem or "unavailable" for b, p in publishers.items() if not p.healthy}
 
     async def write(self, reports: Sequence[Report]) -> list[str]:
         """Makes every report durable; BrokerUnavailableError when any broker cannot confirm.
@@ -62,8 +72,9 @@ class Writer:
         check(reports)
         routed = route(self._mode, reports, self._rng)
         for broker in routed:
-            if not self._publishers[broker].healthy:
-                raise BrokerRefusedError(f"{broker}: unavailable")
+            publisher = self._publishers[broker]
+            if not publisher.healthy:
+                raise BrokerRefusedError(f"{broker}: unavailable ({publisher.problem})")
         sends: list[Callable[[], Awaitable[None]]] = [
             _bind(self._publishers[b], messages(batch)) for b, batch in routed.items()
         ]

@@ -8,7 +8,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from clima.common.topics import ensure_topic
+from clima.common.retry import Backoff
+from clima.common.topics import CONNECTION_CONFIG, ensure_topic
 from clima.writer.errors import BrokerUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -31,12 +32,13 @@ class KafkaPublisher:
                 "linger.ms": 2,
                 "compression.type": "lz4",
                 "message.timeout.ms": int(timeout_s * 1000),
-                "socket.connection.setup.timeout.ms": 3000,
-                "reconnect.backoff.max.ms": 2000,
+                **CONNECTION_CONFIG,
+                "request.timeout.ms": CONNECTION_CONFIG["socket.timeout.ms"],
                 "error_cb": self._on_error,
             }
         )
         self._down = threading.Event()
+        self._problem = "topic not ensured yet"
         self._topic_ready = threading.Event()
         self._stop = threading.Event()
         self._pending: set[asyncio.Future[None]] = set()
@@ -52,14 +54,15 @@ class KafkaPublisher:
         """Makes sure the topic exists, in the background; publishing fails fast until then."""
 
         def ensure() -> None:
-            delay = 0.5
+            backoff = Backoff()
             while not self._stop.is_set():
                 try:
                     ensure_topic(bootstrap, self._topic, partitions)
                 except KafkaException as exc:
+                    delay = backoff.next()
+                    self._problem = f"cannot ensure topic: {exc}"
                     logger.warning("kafka: cannot ensure topic (%s); retrying in %.1fs", exc, delay)
                     self._stop.wait(delay)
-                    delay = min(delay * 2, 5.0)
                     continue
                 self._topic_ready.set()
                 return
@@ -68,6 +71,7 @@ class KafkaPublisher:
 
     def _on_error(self, err: KafkaError) -> None:
         if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
+            self._problem = err.str()
             self._down.set()
         if err.code() == KafkaError._ALL_BROKERS_DOWN:
             # deliveries in flight would wait up to message.timeout.ms for a broker: answer
@@ -105,6 +109,7 @@ class KafkaPublisher:
                     self._down.clear()
             elif led is False:
                 logger.warning("kafka: a partition of %s has no leader", self._topic)
+                self._problem = "a partition has no leader"
                 self._down.set()
                 reason = "kafka: a partition has no leader"
                 self._loop.call_soon_threadsafe(self._fail_pending, reason)
@@ -125,6 +130,11 @@ class KafkaPublisher:
     def healthy(self) -> bool:
         """False before the topic is known, and from an outage until a delivery succeeds."""
         return self._topic_ready.is_set() and not self._down.is_set()
+
+    @property
+    def problem(self) -> str:
+        """Why Kafka is unusable now ('' while healthy)."""
+        return "" if self.healthy else self._problem
 
     async def publish(self, messages: list[tuple[bytes, bytes]]) -> None:
         """Returns once every message is acknowledged by all in-sync replicas."""

@@ -1,12 +1,13 @@
-"""A long-lived RabbitMQ channel with publisher confirms, reconnecting by itself."""
+"""A RabbitMQ channel with publisher confirms, on a connection the writer supervises."""
 
 import asyncio
 import logging
 
 import aio_pika
-from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
-from aiormq.exceptions import AMQPError
+from aio_pika.abc import AbstractChannel, AbstractConnection
+from aio_pika.exceptions import DeliveryError
 
+from clima.common.amqp import ERRORS, AmqpLink
 from clima.writer.errors import BrokerUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -17,48 +18,41 @@ class RabbitPublisher:
     """Publishes persistent messages to a durable queue and waits for the broker's confirm."""
 
     def __init__(self, url: str, queue: str, timeout_s: float) -> None:
-        self._url = url
         self._queue = queue
         self._timeout_s = timeout_s
-        self._connection: AbstractRobustConnection | None = None
-        self._channel: AbstractRobustChannel | None = None
-        self._connector: asyncio.Task[None] | None = None
+        self._link: AmqpLink[AbstractChannel] = AmqpLink(url, "rabbitmq", self._setup)
+        self._stop = asyncio.Event()
+        self._supervisor: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        """Connects in the background; until then (and during outages) publishing fails fast."""
-        self._connector = asyncio.create_task(self._connect())
+        """Connects in the background and again after every loss; publishing fails fast
+        while there is no connection."""
+        self._supervisor = asyncio.create_task(self._link.run(self._stop))
 
-    async def _connect(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                connection = await aio_pika.connect_robust(self._url, timeout=5)
-                channel = await connection.channel(publisher_confirms=True)
-                await declare_queues(channel, self._queue)
-            except (AMQPError, OSError, TimeoutError) as exc:
-                logger.warning("rabbitmq: cannot connect (%r); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            self._connection, self._channel = connection, channel
-            logger.info("rabbitmq: connected, queue %s declared", self._queue)
-            return
+    async def _setup(self, connection: AbstractConnection) -> AbstractChannel:
+        # every new channel: confirms on, queues declared (a crashed broker may have lost a
+        # queue that was never made durable elsewhere)
+        channel = await connection.channel(publisher_confirms=True)
+        await declare_queues(channel, self._queue)
+        return channel
 
     @property
     def healthy(self) -> bool:
-        """True while the connection and channel are open."""
-        return (
-            self._connection is not None
-            and not self._connection.is_closed
-            and self._channel is not None
-            and not self._channel.is_closed
-        )
+        """True while the connection and its channel are open."""
+        channel = self._link.session
+        return channel is not None and not channel.is_closed
+
+    @property
+    def problem(self) -> str:
+        """Why the broker is unusable now ('' when it is usable)."""
+        return "" if self.healthy else self._link.problem or "channel closed"
 
     async def publish(self, messages: list[tuple[bytes, bytes]]) -> None:
         """Returns once the broker confirmed every message (persisted to its durable queue)."""
-        if not self.healthy or self._channel is None:
-            raise BrokerUnavailableError("rabbitmq: not connected")
-        exchange = self._channel.default_exchange
+        channel = self._link.session
+        if channel is None or channel.is_closed:
+            raise BrokerUnavailableError(f"rabbitmq: not connected ({self.problem})")
+        exchange = channel.default_exchange
         sends = [
             exchange.publish(
                 aio_pika.Message(
@@ -74,15 +68,19 @@ class RabbitPublisher:
         ]
         try:
             await asyncio.gather(*sends)
-        except (AMQPError, ConnectionError, TimeoutError, RuntimeError) as exc:
+        except DeliveryError as exc:  # the broker nacked: the connection itself is fine
+            raise BrokerUnavailableError(f"rabbitmq: {exc!r}") from exc
+        except ERRORS as exc:
+            # a confirm that never came is what a half-open connection looks like; a broken
+            # channel cannot publish again: either way, connect afresh
+            self._link.drop(f"publish failed: {exc!r}")
             raise BrokerUnavailableError(f"rabbitmq: {exc!r}") from exc
 
     async def close(self) -> None:
         """Closes the connection."""
-        if self._connector is not None:
-            self._connector.cancel()
-        if self._connection is not None:
-            await self._connection.close()
+        self._stop.set()
+        if self._supervisor is not None:
+            await self._supervisor
 
 
 async def declare_queues(channel: aio_pika.abc.AbstractChannel, queue: str) -> None:

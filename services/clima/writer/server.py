@@ -1,5 +1,6 @@
 """The writer process: a gRPC ReportWriter in front of the brokers, plus probes."""
 
+import asyncio
 import logging
 
 import grpc
@@ -10,6 +11,7 @@ from prometheus_client import Counter, Histogram
 from clima.common.lifecycle import wait_for_signal
 from clima.common.logs import configure
 from clima.common.probe import serve_probes
+from clima.common.upstream import SERVER_OPTIONS
 from clima.contract import (
     SERVICE_NAME,
     Ack,
@@ -100,25 +102,25 @@ async def serve(settings: WriterSettings) -> None:
     """Runs until SIGTERM/SIGINT, then finishes in-flight calls and flushes the brokers."""
     publishers = await _publishers(settings)
     writer = Writer(settings.mode, publishers)
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)])
+    server = grpc.aio.server(options=SERVER_OPTIONS)
     add_writer_service(ReportWriterService(writer), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     await server.start()
-    serving = health_pb2.HealthCheckResponse.SERVING
-    for name in ("", SERVICE_NAME):
-        await health_servicer.set(name, serving)
+    watcher = asyncio.create_task(_follow_readiness(writer, health_servicer))
     kafka = [p for p in publishers.values() if isinstance(p, KafkaPublisher)]
     probes = await serve_probes(
         settings.host,
         settings.probe_port,
         lambda: writer.ready,
         alive=lambda: all(k.alive for k in kafka),
+        why=lambda: describe_unready(writer.unready()),
     )
     logger.info("writer listening on %s:%s, mode=%s", settings.host, port, settings.mode)
     await wait_for_signal()
     logger.info("writer draining")
+    watcher.cancel()
     await health_servicer.enter_graceful_shutdown()
     await server.stop(grace=10)
     probes.close()
@@ -127,6 +129,31 @@ async def serve(settings: WriterSettings) -> None:
             publisher.close()
         elif isinstance(publisher, RabbitPublisher):
             await publisher.close()
+
+
+def describe_unready(unready: dict[str, str]) -> str:
+    """'rabbit unreachable (Connection refused)' for each broker of the mode that is down."""
+    return "; ".join(f"{broker} unreachable ({why})" for broker, why in sorted(unready.items()))
+
+
+async def _follow_readiness(writer: Writer, health_servicer: health.aio.HealthServicer) -> None:
+    """gRPC health (what Kubernetes probes) says SERVING only while every broker of the mode
+    is reachable; each change is logged with the broker and why."""
+    was: bool | None = None
+    while True:
+        unready = writer.unready()
+        ready = not unready
+        if ready != was:
+            status = health_pb2.HealthCheckResponse.SERVING
+            if ready:
+                logger.info("writer ready: every broker of the mode is reachable")
+            else:
+                status = health_pb2.HealthCheckResponse.NOT_SERVING
+                logger.warning("writer not ready: %s", describe_unready(unready))
+            for name in ("", SERVICE_NAME):
+                await health_servicer.set(name, status)
+            was = ready
+        await asyncio.sleep(0.25)
 
 
 def main() -> None:

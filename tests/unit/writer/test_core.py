@@ -7,6 +7,7 @@ import pytest
 from clima.contract import Report
 from clima.writer._core import InvalidReportError, Writer
 from clima.writer.errors import BrokerRefusedError, BrokerUnavailableError
+from clima.writer.server import describe_unready
 
 
 class FakePublisher:
@@ -14,6 +15,7 @@ class FakePublisher:
 
     def __init__(self, healthy: bool = True, fails: bool = False) -> None:
         self.healthy = healthy
+        self.problem = "" if healthy else "connection refused"
         self._fails = fails
         self.published: list[list[tuple[bytes, bytes]]] = []
 
@@ -76,3 +78,13 @@ async def test_invalid_report_is_refused_naming_it() -> None:
     with pytest.raises(InvalidReportError, match=r"reports\[3\]\.humidity"):
         await Writer("kafka", {"kafka": kafka}).write(reports)
     assert kafka.published == []
+
+
+def test_readiness_names_each_unreachable_broker_and_why() -> None:
+    """Not ready while a broker of the mode is down, saying which; other modes ignore it."""
+    kafka, rabbit = FakePublisher(), FakePublisher(healthy=False)
+    both = Writer("both", {"kafka": kafka, "rabbit": rabbit})
+    assert not both.ready
+    assert both.unready() == {"rabbit": "connection refused"}
+    assert describe_unready(both.unready()) == "rabbit unreachable (connection refused)"
+    assert Writer("kafka", {"kafka": kafka, "rabbit": rabbit}).ready
