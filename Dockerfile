@@ -3,18 +3,26 @@
 # the entrypoint) and for the operator (`clima-operator`, which the chart sets as command).
 #   tools/dev/images.sh build            # docker, podman or buildah
 #   tools/dev/images.sh push             # to $REGISTRY (default 127.0.0.1:5000)
+# PYTHON_IMAGE: any Debian-based image whose `python` and `pip` are Python 3.11 (the local
+# node builds one from Debian's packages: tools/node/images/debian-python.Containerfile).
 ARG PYTHON_IMAGE=python:3.11-slim
 
 # --- builder: the clima wheel and wheels of all its dependencies --------------------------
 FROM ${PYTHON_IMAGE} AS builder
+# Behind a TLS-intercepting proxy, mount the host's CA bundle for the build and name it here
+# (tools/node/images.sh does: --volume /etc/ssl/certs:/host-certs:ro
+# --build-arg PIP_CERT=/host-certs/ca-certificates.crt); it never becomes part of an image.
+ARG PIP_CERT
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 WORKDIR /src
-# pyproject.toml names README.md as the package's readme; the wheel needs nothing else.
+# pyproject.toml names README.md as the package's readme and puts the dashboard into the
+# wheel (the local view serves it); the wheel needs nothing else.
 COPY pyproject.toml README.md ./
 COPY services ./services
 COPY operator ./operator
-RUN pip wheel --wheel-dir /wheels .
+COPY dashboards ./dashboards
+RUN if [ -z "${PIP_CERT:-}" ]; then unset PIP_CERT; fi; pip wheel --wheel-dir /wheels .
 
 # --- runtime: only the installed wheels, run as uid 10001 ---------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

@@ -4,6 +4,7 @@
 #   $CLIMA_CACHE_DIR/etcd-<v>/bin/etcd
 #   $CLIMA_CACHE_DIR/kwok-<v>/bin/kwok  (+ kwok-<v>/stages/*.yaml)
 #   $CLIMA_CACHE_DIR/helm-<v>/bin/helm
+#   $CLIMA_CACHE_DIR/{coredns,crictl}-<v>/bin/  (the real node, tools/node/)
 # Only missing pieces are built, so a second run is instant. Needs only Go.
 # Progress goes to stderr; stdout is the k8s bin dir.
 set -euo pipefail
@@ -56,7 +57,7 @@ minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
 v=k8s.io/component-base/version
 k8s_ldflags="-s -w -X $v.gitVersion=$K8S_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean"
 hint="~10-20 min on 2 cores with a cold Go build cache"
-for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
   [ -x "$K8S_BIN/$cmd" ] && continue
   build_one "$K8S_BIN/$cmd" "$cmd $K8S_VERSION" "$hint" \
     build_in "$here/k8s" "$K8S_BIN/$cmd" "$k8s_ldflags" "k8s.io/kubernetes/cmd/$cmd"
@@ -86,5 +87,13 @@ fi
 build_one "$HELM_BIN/helm" "helm $HELM_VERSION" "~3-6 min with a cold Go build cache" \
   go_install "$HELM_BIN/helm" "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
   "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+
+# --- the real node's cluster DNS and CRI client (tools/node/) ---
+if [ "${CLIMA_BUILD_NODE:-1}" = 1 ]; then
+  build_one "$COREDNS_BIN/coredns" "coredns $COREDNS_VERSION" "~3-6 min with a cold Go build cache" \
+    go_install "$COREDNS_BIN/coredns" "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION"
+  build_one "$CRICTL_BIN/crictl" "crictl $CRICTL_VERSION" "~1-2 min with a cold Go build cache" \
+    go_install "$CRICTL_BIN/crictl" "-s -w" "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
+fi
 
 echo "$K8S_BIN"

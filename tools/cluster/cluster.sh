@@ -94,7 +94,7 @@ EOF
 
 # make_pki: creates whichever CA, certificate, key or kubeconfig is missing.
 make_pki() {
-  [ -f "$pki/front-proxy-client.crt" ] && [ -f "$state/kwok.kubeconfig" ] && return 0
+  [ -f "$pki/kube-proxy.crt" ] && [ -f "$state/kwok.kubeconfig" ] && return 0
   ensure_openssl
   step "generating CA, certificates and service-account keys in $pki"
   mkdir -p "$pki"; chmod 700 "$pki"
@@ -108,6 +108,12 @@ make_pki() {
   # Request-header (front proxy) authentication, as used by aggregated API servers.
   ca front-proxy-ca clima-front-proxy-ca
   cert front-proxy-ca front-proxy-client "/CN=front-proxy-client" clientAuth
+  # The real node (tools/node/): the kubelet's client and serving certificates, kube-proxy's,
+  # and the API server's own client certificate for the kubelet (logs, exec, port-forward).
+  cert ca kubelet "/O=system:nodes/CN=system:node:$CLIMA_NODE_NAME" clientAuth
+  cert ca kubelet-serving "/CN=$CLIMA_NODE_NAME" serverAuth "IP:$CLIMA_NODE_IP,DNS:$CLIMA_NODE_NAME"
+  cert ca kube-proxy "/CN=system:kube-proxy" clientAuth
+  cert ca apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" clientAuth
   if [ ! -f "$pki/sa.pub" ]; then
     openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
     openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
@@ -116,6 +122,8 @@ make_pki() {
   write_kubeconfig "$state/controller-manager.kubeconfig" controller-manager
   write_kubeconfig "$state/scheduler.kubeconfig" scheduler
   write_kubeconfig "$state/kwok.kubeconfig" kwok
+  write_kubeconfig "$state/kubelet.kubeconfig" kubelet
+  write_kubeconfig "$state/kube-proxy.kubeconfig" kube-proxy
 }
 
 # set_args <name>: sets the array args to the command line flags of a component.
@@ -129,7 +137,9 @@ set_args() {
         --quota-backend-bytes=2147483648 --log-level=warn) ;;
     # Admission: --enable-admission-plugins adds to the default set (NamespaceLifecycle,
     # ServiceAccount, PodSecurity, ResourceQuota, ...), which stays enabled.
-    kube-apiserver) args=(--bind-address=127.0.0.1 --secure-port="$apiserver_port" --advertise-address=127.0.0.1 \
+    # It listens on every address (client certificates required for anything but health) so
+    # that pods on the real node reach it through the `kubernetes` Service at the node's IP.
+    kube-apiserver) args=(--bind-address=0.0.0.0 --secure-port="$apiserver_port" --advertise-address=127.0.0.1 \
         --etcd-servers="http://127.0.0.1:$etcd_client_port" \
         --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" --client-ca-file="$pki/ca.crt" \
         --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction --allow-privileged=true \
@@ -140,6 +150,9 @@ set_args() {
         --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
         --requestheader-extra-headers-prefix=X-Remote-Extra- \
         --proxy-client-cert-file="$pki/front-proxy-client.crt" --proxy-client-key-file="$pki/front-proxy-client.key" \
+        --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" \
+        --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
+        --kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname \
         --endpoint-reconciler-type=none --profiling=false) ;;
     kube-controller-manager) args=(--kubeconfig="$state/controller-manager.kubeconfig" \
         --authentication-kubeconfig="$state/controller-manager.kubeconfig" --authorization-kubeconfig="$state/controller-manager.kubeconfig" \
@@ -150,7 +163,8 @@ set_args() {
     kube-scheduler) args=(--kubeconfig="$state/scheduler.kubeconfig" \
         --authentication-kubeconfig="$state/scheduler.kubeconfig" --authorization-kubeconfig="$state/scheduler.kubeconfig" \
         --bind-address=127.0.0.1 --secure-port="$scheduler_port" --leader-elect=false --profiling=false) ;;
-    kwok) args=(--kubeconfig="$state/kwok.kubeconfig" --manage-all-nodes=true --node-lease-duration-seconds=40 \
+    kwok) args=(--kubeconfig="$state/kwok.kubeconfig" \
+        --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake --node-lease-duration-seconds=40 \
         --cidr=10.244.0.0/16 --node-ip=127.0.0.1)
       local f
       for f in "$KWOK_DIR"/stages/*.yaml; do args+=("--config=$f"); done ;;
@@ -235,7 +249,8 @@ up() {
 # so (seen on a first start); restarting kwok alone cures it, so try that a few times.
 probe_pod() {
   kubectl delete pod clima-kwok-probe -n default --ignore-not-found --wait=false >/dev/null 2>&1 || true
-  kubectl run clima-kwok-probe -n default --image=registry.k8s.io/pause:3.10 --restart=Never >/dev/null &&
+  kubectl run clima-kwok-probe -n default --image=registry.k8s.io/pause:3.10 --restart=Never \
+    --overrides='{"spec":{"nodeSelector":{"type":"kwok"}}}' >/dev/null &&
     kubectl wait --for=condition=Ready pod/clima-kwok-probe -n default --timeout=20s >/dev/null 2>&1
 }
 

@@ -32,7 +32,7 @@ mkdir -p "$out"
   echo ")"
   echo
   echo "tool ("
-  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
     printf '\tk8s.io/kubernetes/cmd/%s\n' "$c"
   done
   echo ")"

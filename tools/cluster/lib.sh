@@ -14,9 +14,19 @@ ETCD_BIN="$CLIMA_CACHE/etcd-$ETCD_VERSION/bin"
 KWOK_DIR="$CLIMA_CACHE/kwok-$KWOK_VERSION"
 KWOK_BIN="$KWOK_DIR/bin"
 HELM_BIN="$CLIMA_CACHE/helm-$HELM_VERSION/bin"
-CLIMA_PATH="$K8S_BIN:$ETCD_BIN:$KWOK_BIN:$HELM_BIN"
+COREDNS_BIN="$CLIMA_CACHE/coredns-$COREDNS_VERSION/bin"
+CRICTL_BIN="$CLIMA_CACHE/crictl-$CRICTL_VERSION/bin"
+CLIMA_PATH="$K8S_BIN:$ETCD_BIN:$KWOK_BIN:$HELM_BIN:$CRICTL_BIN"
 
 CLIMA_STATE="${CLIMA_STATE_DIR:-$CLIMA_REPO/.state}"
+
+# The real node (tools/node/): its name, its address (a /32 on a veth of its own: the kubelet
+# refuses a loopback node IP), the pods' range on its bridge (kwok's fake pods use
+# 10.244.0.0/16) and the cluster DNS Service's address.
+CLIMA_NODE_NAME=clima-host
+CLIMA_NODE_IP=10.254.0.1
+CLIMA_POD_CIDR=10.245.0.0/24
+CLIMA_DNS_IP=10.96.0.10
 
 # make_state_dir <dir>: creates it under the state root, which ignores itself in git.
 make_state_dir() {
