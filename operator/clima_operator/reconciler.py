@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -166,8 +166,9 @@ class Reconciler:
     def _converge(
         self, body: Mapping[str, Any], ctx: Context, live: dict[ChildKey, Manifest]
     ) -> dict[ChildKey, str]:
-        self._ensure_credentials(body, ctx.owner)
-        manifests = desired(ctx)
+        secrets = self._ensure_credentials(body, ctx.owner)
+        manifests = desired(replace(ctx, credentials=secrets))
+        self._observe_secrets(ctx.owner, manifests, live)
         rejected = self._apply_all(body, manifests, live)
         self._prune(body, ctx.owner, {_key(item) for item in manifests}, live)
         self._note_rejections(body, ctx.owner, rejected)
@@ -202,21 +203,36 @@ class Reconciler:
         except ClusterError as error:  # an Event is a courtesy; never fail a pass for one
             logger.warning("Could not post event %s about %s: %s", reason, meta["name"], error)
 
-    def _ensure_credentials(self, body: Mapping[str, Any], owner: Owner) -> None:
+    def _observe_secrets(
+        self, owner: Owner, manifests: list[Manifest], live: dict[ChildKey, Manifest]
+    ) -> None:
+        """Read the rendered Secrets by name: the operator may not list Secrets (nor delete
+        them, so one the spec no longer wants stays until the pipeline goes)."""
+        for manifest in manifests:
+            if manifest["kind"] == kube.SECRET.kind:
+                name = manifest["metadata"]["name"]
+                found = self.cluster.get(kube.SECRET, owner.namespace, name)
+                if found is not None:
+                    live[(kube.SECRET.kind, name)] = found
+
+    def _ensure_credentials(self, body: Mapping[str, Any], owner: Owner) -> dict[str, str]:
+        """Create or complete the credentials Secret; its values, decoded."""
         name = credentials.secret_name(owner)
         secret = self.cluster.get(kube.SECRET, owner.namespace, name)
         if secret is None:
             try:
-                self.cluster.create(credentials.new_secret(owner))
-            except ConflictError:
-                return  # created meanwhile by a concurrent pass; its values stand
+                secret = self.cluster.create(credentials.new_secret(owner))
+            except ConflictError:  # created meanwhile by a concurrent pass; its values stand
+                secret = self.cluster.get(kube.SECRET, owner.namespace, name) or {}
+                return credentials.decoded(secret)
             self._event(body, "Normal", "Created", f"Secret {name} with generated passwords")
-            return
+            return credentials.decoded(secret)
         missing = credentials.missing_keys(secret)
         if missing:
             patch = credentials.completion_patch(missing)
-            self.cluster.merge_patch(kube.SECRET, owner.namespace, name, patch)
+            secret = self.cluster.merge_patch(kube.SECRET, owner.namespace, name, patch)
             self._event(body, "Normal", "Updated", f"Secret {name}: added {', '.join(missing)}")
+        return credentials.decoded(secret)
 
     def _apply_all(
         self, body: Mapping[str, Any], manifests: list[Manifest], live: dict[ChildKey, Manifest]

@@ -42,11 +42,14 @@ class Owner:
 
 @dataclass(frozen=True)
 class Context:
-    """Everything a builder needs: who owns the children, the validated spec, shipped files."""
+    """Everything a builder needs: who owns the children, the validated spec, shipped files
+    and the pipeline's generated passwords (by key of the credentials Secret, decoded; empty
+    when the builders render without a cluster, and then no store configuration is made)."""
 
     owner: Owner
     spec: PipelineSpec
     dashboards: Mapping[str, str] = field(default_factory=dict)
+    credentials: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 def selector_labels(owner: Owner, component: str) -> dict[str, str]:

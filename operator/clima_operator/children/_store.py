@@ -1,11 +1,19 @@
-"""What the managed Kafka, RabbitMQ and Valkey share: one container with a ``data`` volume,
-in a one-replica StatefulSet behind a headless Service of the same name."""
+"""What the managed Kafka, RabbitMQ and Valkey share: one container with a ``data`` volume
+and a read-only ``config`` volume of files the operator renders, in a one-replica
+StatefulSet behind a headless Service of the same name.
+
+The container's command is given explicitly and its configuration is the rendered file, so
+the same manifest runs the upstream images (apache/kafka, rabbitmq, valkey/valkey) and
+images built otherwise that only put the same programs on PATH; no image's entry point or
+environment conventions are relied on.
+"""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
-from clima_operator.children._meta import Context, Manifest
+from clima_operator.children._meta import Context, Manifest, metadata
 from clima_operator.children._pods import (
     TMP_MOUNT,
     container_security,
@@ -30,18 +38,19 @@ def store_container(
     ports: NamedPorts,
     probes: tuple[dict[str, Any], dict[str, Any]],
     data_dir: str,
-    args: list[str] | None = None,
+    command: list[str],
+    config_dir: str,
     read_only_root: bool = True,
 ) -> dict[str, Any]:
-    """The store's container; ``probes`` is (readiness, liveness)."""
+    """The store's container; ``probes`` is (readiness, liveness); the rendered configuration
+    is mounted read-only at ``config_dir``."""
     readiness, liveness = probes
     container: dict[str, Any] = {
         "name": component,
         "image": managed.image,
         "imagePullPolicy": ctx.spec.image_pull_policy,
+        "command": command,
     }
-    if args is not None:
-        container["args"] = args
     container |= {
         "env": variables,
         "ports": [port(name, number) for name, number in ports],
@@ -49,9 +58,32 @@ def store_container(
         "livenessProbe": liveness,
         "resources": resources(managed.resources),
         "securityContext": container_security(read_only_root=read_only_root),
-        "volumeMounts": [{"name": "data", "mountPath": data_dir}, TMP_MOUNT],
+        "volumeMounts": [
+            {"name": "data", "mountPath": data_dir},
+            {"name": "config", "mountPath": config_dir, "readOnly": True},
+            TMP_MOUNT,
+        ],
     }
     return container
+
+
+def config_volume(kind: str, name: str) -> dict[str, Any]:
+    """The ``config`` volume: the ConfigMap or Secret (``kind``) of the rendered files."""
+    if kind == "Secret":
+        return {"name": "config", "secret": {"secretName": name}}
+    return {"name": "config", "configMap": {"name": name}}
+
+
+def config_object(ctx: Context, component: str, kind: str, files: dict[str, str]) -> Manifest:
+    """``<pipeline>-<component>-config``: a ConfigMap, or a Secret when a file holds a
+    password (its values base64-encoded in ``data``, which server-side apply compares)."""
+    name = ctx.owner.child(f"{component}-config")
+    meta = metadata(ctx.owner, component, name)
+    if kind == "Secret":
+        data = {key: base64.b64encode(text.encode()).decode() for key, text in files.items()}
+        return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
+                "data": data}  # fmt: skip
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": files}
 
 
 def store_objects(
@@ -63,12 +95,17 @@ def store_objects(
     inputs: Any,
     uid: int,
     ports: NamedPorts,
+    config: Manifest | None,
+    config_kind: str = "ConfigMap",
 ) -> list[Manifest]:
-    """The StatefulSet of ``main`` (its pod template digests ``inputs``) and its Service."""
+    """The configuration object (when it could be rendered), the StatefulSet of ``main``
+    (its pod template digests ``inputs``, which include the rendered files) and its Service."""
     name = ctx.owner.child(component)
-    template = pod_template(ctx.owner, component, [main], inputs=inputs, uid=uid)
+    volume = config_volume(config_kind, ctx.owner.child(f"{component}-config"))
+    template = pod_template(ctx.owner, component, [main], inputs=inputs, uid=uid, volumes=[volume])
     service_ports = [{"name": n, "port": number, "targetPort": n} for n, number in ports]
     return [
+        *([config] if config is not None else []),
         statefulset(ctx.owner, component, name, template, managed.storage),
         service(ctx.owner, component, name, service_ports, headless=True),
     ]

@@ -52,6 +52,13 @@ def missing_keys(live: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(key for key in KEYS if key not in present)
 
 
+def decoded(live: Mapping[str, Any]) -> dict[str, str]:
+    """The values of a credentials Secret as read from the API (the operator renders the
+    managed RabbitMQ's and Valkey's configuration files with them)."""
+    data = live.get("data") or {}
+    return {key: base64.b64decode(value).decode() for key, value in data.items() if key in KEYS}
+
+
 def completion_patch(missing: tuple[str, ...], token: Callable[[], str] = _token) -> Manifest:
     """A merge patch adding values for the missing keys only."""
     return {"data": _encoded(missing, token)}

@@ -1,4 +1,11 @@
-"""The managed Kafka: one KRaft node (broker and controller) in a StatefulSet."""
+"""The managed Kafka: one KRaft node (broker and controller) in a StatefulSet.
+
+The operator renders ``server.properties`` and a log4j2 configuration into the ConfigMap
+``<pipeline>-kafka-config`` and starts the broker with plain ``java``: the jars in
+``/opt/kafka/libs`` and ``java`` on PATH are all it needs, which the apache/kafka image and
+an image built from the Maven artefacts both provide. The storage is formatted once, on
+the first start, with the pipeline's cluster id.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +15,26 @@ from typing import Any
 
 from clima_operator.children._connections import KAFKA_PORT
 from clima_operator.children._meta import Context, Manifest
-from clima_operator.children._pods import (
-    env,
-    tcp_probe,
-)
-from clima_operator.children._store import store_container, store_objects
+from clima_operator.children._pods import env, tcp_probe
+from clima_operator.children._store import config_object, store_container, store_objects
 
 COMPONENT = "kafka"
 CONTROLLER_PORT = 9093
-UID = 1000  # "appuser" of the apache/kafka image
+UID = 1000  # "appuser" of the apache/kafka image, and of Clima's own Kafka image
 DATA_DIR = "/var/lib/kafka/data"
+LOG_DIR = f"{DATA_DIR}/kraft"  # a sub-folder: the volume root has lost+found
+CONFIG_DIR = "/etc/clima/kafka"
+PROPERTIES = "server.properties"
+LOGGING = "log4j2.properties"
+CLASSPATH = "/opt/kafka/libs/*"
+HEAP = "-Xms256m -Xmx512m"
+#: What kafka-run-class.sh would add; the broker exits rather than limp on without memory.
+JVM_OPTS = (
+    "-XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 "
+    "-XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true "
+    f"-Dlog4j2.configurationFile={CONFIG_DIR}/{LOGGING} "
+    "-Dorg.slf4j.simpleLogger.showDateTime=true"
+)
 
 
 def cluster_id(uid: str) -> str:
@@ -26,37 +43,84 @@ def cluster_id(uid: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def environment(ctx: Context) -> list[dict[str, Any]]:
+def settings(ctx: Context) -> dict[str, str]:
     """KRaft combined-mode settings for a single node with internal topics at factor 1."""
     name = ctx.owner.child(COMPONENT)
     advertised = f"{name}-0.{name}.{ctx.owner.namespace}.svc:{KAFKA_PORT}"
-    settings = {
-        "CLUSTER_ID": cluster_id(ctx.owner.uid),
-        "KAFKA_NODE_ID": "1",
-        "KAFKA_PROCESS_ROLES": "broker,controller",
-        "KAFKA_LISTENERS": f"PLAINTEXT://:{KAFKA_PORT},CONTROLLER://:{CONTROLLER_PORT}",
-        "KAFKA_ADVERTISED_LISTENERS": f"PLAINTEXT://{advertised}",
-        "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-        "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
-        "KAFKA_INTER_BROKER_LISTENER_NAME": "PLAINTEXT",
-        "KAFKA_CONTROLLER_QUORUM_VOTERS": f"1@localhost:{CONTROLLER_PORT}",
-        "KAFKA_LOG_DIRS": f"{DATA_DIR}/kraft",  # a sub-folder: the volume root has lost+found
-        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
-        "KAFKA_OFFSETS_TOPIC_NUM_PARTITIONS": "1",
-        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
-        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1",
-        "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
-        "KAFKA_HEAP_OPTS": "-Xms256m -Xmx512m",
+    return {
+        "node.id": "1",
+        "process.roles": "broker,controller",
+        "listeners": f"PLAINTEXT://:{KAFKA_PORT},CONTROLLER://:{CONTROLLER_PORT}",
+        "advertised.listeners": f"PLAINTEXT://{advertised}",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        # a static quorum of this one node (Kafka 4 still reads it; the dynamic
+        # controller.quorum.bootstrap.servers would need the storage formatted --standalone)
+        "controller.quorum.voters": f"1@localhost:{CONTROLLER_PORT}",
+        "log.dirs": LOG_DIR,
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
     }
-    return [env(key, value) for key, value in settings.items()]
+
+
+def server_properties(ctx: Context) -> str:
+    """The broker's ``server.properties``."""
+    lines = [f"# Rendered by the Clima operator for {ctx.owner.namespace}/{ctx.owner.name}."]
+    lines += [f"{key}={value}" for key, value in settings(ctx).items()]
+    return "\n".join(lines) + "\n"
+
+
+#: Kafka 4 logs through log4j2; without a configuration it prints errors only. Everything
+#: goes to stdout at INFO, the request log at WARN as in Kafka's own configuration. (An
+#: image whose jars bind slf4j to another backend logs to the console by that backend.)
+LOG4J2 = """\
+status = warn
+name = clima-kafka
+appender.stdout.type = Console
+appender.stdout.name = STDOUT
+appender.stdout.layout.type = PatternLayout
+appender.stdout.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+"""
+
+
+def files(ctx: Context) -> dict[str, str]:
+    """The files of the ConfigMap ``<pipeline>-kafka-config``."""
+    return {PROPERTIES: server_properties(ctx), LOGGING: LOG4J2}
+
+
+def command(ctx: Context) -> list[str]:
+    """Format the storage on the first start, then run the broker in the foreground.
+
+    ``--cluster-id=`` keeps an id that starts with ``-`` from being read as an option.
+    """
+    props = f"{CONFIG_DIR}/{PROPERTIES}"
+    java = f"java $KAFKA_HEAP_OPTS {JVM_OPTS} -cp '{CLASSPATH}'"
+    script = (
+        "set -e\n"
+        f"if [ ! -f {LOG_DIR}/meta.properties ]; then\n"
+        f"  {java} kafka.tools.StorageTool format --cluster-id={cluster_id(ctx.owner.uid)}"
+        f" -c {props} --ignore-formatted\n"
+        "fi\n"
+        f"exec {java} kafka.Kafka {props}\n"
+    )
+    return ["sh", "-c", script]
 
 
 PORTS = [("kafka", KAFKA_PORT), ("controller", CONTROLLER_PORT)]
 
 
 def container(ctx: Context, variables: list[dict[str, Any]]) -> dict[str, Any]:
-    """The Kafka container; the image renders its configuration into its own file system
-    at start-up, so the root file system stays writable."""
+    """The Kafka container; it writes only below /var/lib/kafka/data and /tmp."""
     return store_container(
         ctx,
         COMPONENT,
@@ -65,17 +129,21 @@ def container(ctx: Context, variables: list[dict[str, Any]]) -> dict[str, Any]:
         ports=PORTS,
         probes=(tcp_probe("kafka", period=5), tcp_probe("kafka", delay=60)),
         data_dir=DATA_DIR,
-        read_only_root=False,
+        command=command(ctx),
+        config_dir=CONFIG_DIR,
     )
 
 
 def build(ctx: Context) -> list[Manifest]:
-    """StatefulSet and headless Service, when the mode uses Kafka and it is managed."""
+    """ConfigMap, StatefulSet and headless Service, when the mode uses Kafka and it is managed."""
     if not ctx.spec.uses_kafka or ctx.spec.kafka.type != "managed":
         return []
-    variables = environment(ctx)
+    variables = [env("KAFKA_HEAP_OPTS", HEAP)]
     main = container(ctx, variables)
-    managed = ctx.spec.kafka.managed
+    rendered = files(ctx)
+    inputs = {"env": variables, "command": main["command"], "config": rendered}
+    config = config_object(ctx, COMPONENT, "ConfigMap", rendered)
     return store_objects(
-        ctx, COMPONENT, managed, main, inputs={"env": variables}, uid=UID, ports=PORTS
-    )
+        ctx, COMPONENT, ctx.spec.kafka.managed, main,
+        inputs=inputs, uid=UID, ports=PORTS, config=config,
+    )  # fmt: skip

@@ -16,6 +16,12 @@ from clima_operator.spec import parse_spec
 
 Manifest = dict[str, Any]
 Key = tuple[str, str, str]  # kind, namespace, name
+#: The credentials a reconcile would read from the Secret (fixed, for the builders' tests).
+PASSWORDS = {
+    "rabbitmq-password": "rabbit-pw",
+    "valkey-password": "valkey-pw",
+    "grafana-admin-password": "grafana-pw",
+}
 
 
 def _content(obj: Manifest) -> Manifest:
@@ -150,8 +156,13 @@ def owner() -> Owner:
 def make_ctx(owner: Owner) -> Callable[..., Context]:
     """Build a Context from a raw (camelCase) spec, as the API server would send it."""
 
-    def build(spec: Manifest | None = None, dashboards: dict[str, str] | None = None) -> Context:
-        return Context(owner, parse_spec(spec or {}), dashboards or {})
+    def build(
+        spec: Manifest | None = None,
+        dashboards: dict[str, str] | None = None,
+        credentials: dict[str, str] | None = None,
+    ) -> Context:
+        secrets = PASSWORDS if credentials is None else credentials
+        return Context(owner, parse_spec(spec or {}), dashboards or {}, secrets)
 
     return build
 

