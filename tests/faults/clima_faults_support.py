@@ -97,9 +97,33 @@ class Infra:
         """Stops one of kafka, rabbit, valkey (gracefully, as infra.sh does)."""
         self._run("down", component)
 
-    def start(self, component: str) -> None:
-        """Starts one component and waits until it serves."""
-        self._run("up", component)
+    def start(self, *components: str) -> None:
+        """Starts components (side by side) and waits until each serves."""
+        self._run("up", *components)
+
+    def kill(self, component: str) -> None:
+        """Crashes one component: SIGKILL to the pid infra.sh reports, then waits until the
+        process is gone (as an OOM kill or a dead node leaves it: no shutdown, no flush)."""
+        pid = self.pid(component)
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        # a zombie keeps its pid until reaped, but its command line is empty
+        while Path(f"/proc/{pid}/cmdline").exists() and Path(f"/proc/{pid}/cmdline").read_bytes():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{component} (pid {pid}) still runs 15 s after SIGKILL")
+            time.sleep(0.05)
+
+    def pid(self, component: str) -> int:
+        """The pid of a running component, from `infra.sh status`."""
+        env = {**os.environ, "CLIMA_STATE_DIR": str(STATE), **PORTS}
+        status = subprocess.run(
+            [str(INFRA_SH), "status"], check=True, env=env, capture_output=True, text=True
+        ).stdout
+        for line in status.splitlines():
+            words = line.split()
+            if words[:3] == [component, "running", "pid"]:
+                return int(words[3])
+        raise RuntimeError(f"{component} is not running:\n{status}")
 
 
 INFRA = Infra()

@@ -1,11 +1,16 @@
-"""Brokers and Valkey stop and come back under steady load: nothing accepted is lost.
+"""Brokers and Valkey stop or crash under steady load and come back: nothing accepted is lost.
 
-Each scenario posts a few hundred reports a second with client ids, stops one component
-with tools/local/infra.sh, starts it again, keeps loading until 202s resume, and then
+Each scenario posts a few hundred reports a second with client ids, takes one component away
+and starts it again with tools/local/infra.sh, keeps loading until 202s resume, and then
 reconciles exactly: every id answered 202 is in the Valkey streams once, no id is there
 that was never sent, `clima:stats` agrees with the streams, no dead letter was made, and no
 report refused before publishing was applied. Then the client resends what was refused,
-with the same ids, and every report sent is in Valkey exactly once.
+with the same ids, until every id is accepted, and every report sent is in Valkey exactly once.
+
+A component goes away in one of two ways: `stop` (infra.sh down: a clean shutdown, kept
+down 11 s) or `kill` (SIGKILL of its pid, as an OOM kill or a dead node leaves it, and
+`infra.sh up` at once). Either way the pipeline must answer 202 again, or for Valkey apply
+again, within RECOVERY_BOUND_S of the component being ready.
 
 One outage of a broker is watched by two pipelines at once, one in the broker's own mode and
 one in `both`, each with its own topic, queue and Valkey database.
@@ -13,6 +18,7 @@ one in `both`, each with its own topic, queue and Valkey database.
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -35,11 +41,49 @@ from clima_faults_support import (
 )
 
 pytestmark = pytest.mark.faults
+# a stopped broker stays down longer than the Kafka consumer's 10 s session: its group
+# membership expires, and it must join again when the broker is back
 OUTAGE_S = 11.0
+# from the component being ready again to the first 202 (brokers) or apply (Valkey)
+RECOVERY_BOUND_S = 5.0
+CRASH_GAP_S = 3.0
+Fault = Callable[[dict[str, float]], Awaitable[None]]
+
+
+def take_away(
+    how: str, components: list[str], heal: set[str], gap_s: float = 0.0, outage_s: float = OUTAGE_S
+) -> Fault:
+    """A fault that stops (for `outage_s`) or kills (`gap_s` apart) the components, then
+    starts them."""
+
+    async def fault(marks: dict[str, float]) -> None:
+        heal.update(components)
+        marks["fault_start"] = time.monotonic()
+        for index, component in enumerate(components):
+            if index:
+                await asyncio.sleep(gap_s)
+            await asyncio.to_thread(INFRA.kill if how == "kill" else INFRA.stop, component)
+        if how == "stop":
+            await asyncio.sleep(outage_s)
+        await asyncio.to_thread(INFRA.start, *components)
+        heal.difference_update(components)
+        marks["fault_end"] = time.monotonic()
+
+    return fault
+
+
+def scenario_name(how: str, components: list[str]) -> str:
+    """'rabbit stopped and restarted', 'kafka SIGKILLed and restarted', …"""
+    what = " and ".join(components)
+    if how == "stop":
+        return f"{what} stopped and restarted"
+    gap = f", {CRASH_GAP_S:.0f} s apart" if len(components) > 1 else ""
+    return f"{what} SIGKILLed{gap}, restarted"
 
 
 def check_refusals(load: Load, row: Row, log_dir: Path) -> None:
-    """Every request that was not accepted got an explicit, fast 503 naming the cause."""
+    """Every request that was not accepted got an explicit, fast 503 naming the cause, and
+    202s came back within the bound."""
     errors = [o for o in load.outcomes if o.status != 202]
     assert errors, "the outage was never noticed by a client"
     assert {o.status for o in errors} == {503}, load.statuses()
@@ -53,6 +97,10 @@ def check_refusals(load: Load, row: Row, log_dir: Path) -> None:
         f"{row.mode}: 202s did not resume after the broker came back; the writer was aborted "
         f"to log every thread's stack: see {log_dir}/{row.mode}-db*/writer.log"
     )
+    assert row.recovery_s < RECOVERY_BOUND_S, (
+        f"{row.mode}: first 202 only {row.recovery_s:.1f}s after the broker was ready "
+        f"(bound {RECOVERY_BOUND_S:.0f}s; see {log_dir}/{row.mode}-db*/writer.log)"
+    )
     # 1 s, plus what this machine already took to answer before the fault (CPU contention
     # when other work shares the cores): a refusal may not wait on the broker
     bound = 1.0 + row.baseline_p99_s
@@ -62,27 +110,13 @@ def check_refusals(load: Load, row: Row, log_dir: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("component", ["rabbit", "kafka"])
-async def test_broker_outage(
-    component: str, pipelines: Pipelines, heal: set[str], log_dir: Path
+async def broker_fault(
+    scenario: str, modes: list[str], fault: Fault, pipelines: Pipelines, log_dir: Path, tag: str
 ) -> None:
-    """A broker stops mid-load: 503 fast while it is away, 202 again by itself, nothing lost."""
-    modes = [component, "both"]
+    """Runs `fault` under load on one pipeline per mode, then reconciles, resends, judges."""
     started = await asyncio.to_thread(pipelines.start_all, *((m, db) for db, m in enumerate(modes)))
-
-    async def fault(marks: dict[str, float]) -> None:
-        heal.add(component)
-        marks["fault_start"] = time.monotonic()
-        await asyncio.to_thread(INFRA.stop, component)
-        # longer than the Kafka consumer's 10 s session: its group membership expires, and
-        # it must join again when the broker is back
-        await asyncio.sleep(OUTAGE_S)
-        await asyncio.to_thread(INFRA.start, component)
-        heal.discard(component)
-        marks["fault_end"] = time.monotonic()
-
-    targets = [(p.api_url, f"{component}-{p.mode}") for p in started]
-    loads, marks = await under_load(targets, fault, rate=70)
+    targets = [(p.api_url, f"{tag}-{p.mode}") for p in started]
+    loads, marks = await under_load(targets, fault, rate=100 if len(modes) == 1 else 70)
     for pipeline, load in zip(started, loads, strict=True):
         if load.first_202_sent_after(marks["fault_end"]) is None:
             # the writer never came back: its log gets every thread's traceback (F8)
@@ -99,7 +133,7 @@ async def test_broker_outage(
             for name in [n for n in pipeline.processes if n.endswith("-consumer")]:
                 await asyncio.to_thread(abort_for_stacks, pipeline, name)
                 await asyncio.to_thread(pipeline.restart, name)
-        row = row_of(f"{component} stopped and restarted", mode, load, rec, marks)
+        row = row_of(scenario, mode, load, rec, marks)
         ROWS.append(row)
         rows.append((load, row))
         check_reconciliation(load, rec)
@@ -108,8 +142,31 @@ async def test_broker_outage(
         check_refusals(load, row, log_dir)
 
 
-async def test_valkey_outage(pipelines: Pipelines, heal: set[str], log_dir: Path) -> None:
-    """Valkey stops mid-load: the api keeps accepting, consumers hold the reports and retry."""
+@pytest.mark.parametrize("how", ["stop", "kill"])
+@pytest.mark.parametrize("component", ["rabbit", "kafka"])
+async def test_broker_outage(
+    component: str, how: str, pipelines: Pipelines, heal: set[str], log_dir: Path
+) -> None:
+    """A broker stops or crashes mid-load: 503 fast while it is away, 202 again within the
+    bound by itself, nothing lost."""
+    fault = take_away(how, [component], heal)
+    scenario = scenario_name(how, [component])
+    await broker_fault(scenario, [component, "both"], fault, pipelines, log_dir, component)
+
+
+async def test_two_brokers_crash_apart(pipelines: Pipelines, heal: set[str], log_dir: Path) -> None:
+    """RabbitMQ, then Kafka 3 s later, are SIGKILLed under load in `both` mode and started
+    together: the writer and both consumers recover both connections."""
+    components = ["rabbit", "kafka"]
+    fault = take_away("kill", components, heal, gap_s=CRASH_GAP_S)
+    scenario = scenario_name("kill", components)
+    await broker_fault(scenario, ["both"], fault, pipelines, log_dir, "crash2")
+
+
+@pytest.mark.parametrize("how", ["stop", "kill"])
+async def test_valkey_outage(how: str, pipelines: Pipelines, heal: set[str], log_dir: Path) -> None:
+    """Valkey stops or crashes mid-load: the api keeps accepting, consumers hold the reports
+    and retry, and apply again within the bound."""
     pipeline = await asyncio.to_thread(pipelines.start, "both")
     store = pipelines.store()
     resumed: dict[str, float] = {}
@@ -120,26 +177,23 @@ async def test_valkey_outage(pipelines: Pipelines, heal: set[str], log_dir: Path
         except valkey.exceptions.ConnectionError:
             return -1
 
+    take = take_away(how, ["valkey"], heal, outage_s=4.0)
+
     async def fault(marks: dict[str, float]) -> None:
-        heal.add("valkey")
-        marks["fault_start"] = time.monotonic()
-        await asyncio.to_thread(INFRA.stop, "valkey")
-        await asyncio.sleep(4)
-        await asyncio.to_thread(INFRA.start, "valkey")
-        heal.discard("valkey")
-        marks["fault_end"] = time.monotonic()
+        await take(marks)
         before = applied()
         await wait_until(lambda: applied() > before, 30)
         resumed["at"] = time.monotonic()
 
-    [load], marks = await under_load([(pipeline.api_url, "valkey-both")], fault)
+    [load], marks = await under_load([(pipeline.api_url, f"valkey-{how}")], fault)
     dump(load, marks, log_dir / "outcomes.csv")
     rec = await asyncio.to_thread(reconcile, store, load.accepted(), load.refused())
     dump_reconciliation(load, rec, log_dir / "reconciliation.json")
-    row = row_of("valkey stopped and restarted", "both", load, rec, marks)
+    row = row_of(scenario_name(how, ["valkey"]), "both", load, rec, marks)
     row.recovery_s = resumed["at"] - marks["fault_end"]
     row.note = "the api does not need Valkey; recovery = first apply after Valkey is back"
     ROWS.append(row)
     check_reconciliation(load, rec)
     assert not rec.refused_but_applied
     assert load.statuses() == {202: len(load.outcomes)}, load.statuses()
+    assert row.recovery_s < RECOVERY_BOUND_S, f"first apply {row.recovery_s:.1f}s after ready"

@@ -33,3 +33,19 @@ async def test_probe_answers(ready: bool, alive: bool, readyz: int, healthz: int
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_not_ready_says_what_is_missing() -> None:
+    """/readyz names the reason (the writer: which broker is unreachable, and why)."""
+    server = await serve_probes(
+        "127.0.0.1", 0, lambda: False, why=lambda: "rabbit unreachable (Connection refused)"
+    )
+    port = server.sockets[0].getsockname()[1]
+    try:
+        assert await _get(port, "/readyz") == (
+            503,
+            b"not ready: rabbit unreachable (Connection refused)\n",
+        )
+    finally:
+        server.close()
+        await server.wait_closed()
