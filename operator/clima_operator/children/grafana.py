@@ -33,7 +33,9 @@ COMPONENT = "grafana"
 UID = 472  # "grafana" of the official image
 HTTP_PORT = 3000
 DATASOURCE_UID = "clima-valkey"
-PLUGINS = "redis-datasource"
+PLUGIN_ID = "redis-datasource"
+#: The Redis data source version the dashboards are written against (docs/dashboards.md).
+PLUGIN_VERSION = "2.2.0"
 PROVIDER_KEY = "clima-provider.yaml"
 DASHBOARDS_PATH = "/etc/clima/dashboards"
 
@@ -100,6 +102,20 @@ _MOUNTS = [
 ]
 
 
+def plugin_install(ctx: Context) -> list[dict[str, Any]]:
+    """Install the Redis data source before Grafana starts (docs/dashboards.md).
+
+    The pinned Grafana 11.5 does not read ``GF_PLUGINS_PREINSTALL_SYNC`` (added in 12.1) and
+    its ``GF_PLUGINS_PREINSTALL`` installs in the background after start-up, with no URL.
+    The image's start script installs every ``GF_INSTALL_PLUGINS`` entry with ``grafana
+    cli`` first: ``<id> <version>`` from grafana.com, or ``<zip url>;<id>`` from anywhere.
+    Grafana 12's script does so only with ``GF_INSTALL_PLUGINS_FORCE=true``.
+    """
+    url = ctx.spec.grafana.plugin_url
+    plugins = f"{url};{PLUGIN_ID}" if url else f"{PLUGIN_ID} {PLUGIN_VERSION}"
+    return [env("GF_INSTALL_PLUGINS", plugins), env("GF_INSTALL_PLUGINS_FORCE", "true")]
+
+
 def environment(ctx: Context) -> list[dict[str, Any]]:
     """Admin login from the credentials Secret, the Valkey password, plugin and paths."""
     secret = credentials.secret_name(ctx.owner)
@@ -107,7 +123,7 @@ def environment(ctx: Context) -> list[dict[str, Any]]:
         env("GF_SECURITY_ADMIN_USER", "admin"),
         env_from_secret("GF_SECURITY_ADMIN_PASSWORD", secret, credentials.GRAFANA_ADMIN_PASSWORD),
         valkey_password(ctx),
-        env("GF_PLUGINS_PREINSTALL_SYNC", PLUGINS),
+        *plugin_install(ctx),
         env("GF_PATHS_DATA", "/var/lib/grafana"),
         env("GF_LOG_MODE", "console"),
         env("GF_USERS_ALLOW_SIGN_UP", "false"),

@@ -83,11 +83,24 @@ class ApiSpec(ComponentSpec):
     )
 
 
+PluginUrl = Annotated[
+    str, StringConstraints(min_length=1, max_length=2048, pattern=r"^https?://[^\s,;]+$")
+]
+
+
 class GrafanaSpec(SpecModel):
     """A Grafana with the Valkey data source and the Clima dashboards provisioned."""
 
     enabled: bool = Field(True, description="Deploy Grafana for this pipeline.")
     image: Image = Field(GRAFANA_IMAGE, description="Grafana container image.")
+    plugin_url: PluginUrl | None = Field(
+        None,
+        description=(
+            "URL of the redis-datasource plugin zip for clusters without internet access "
+            "(served inside the cluster, e.g. the release zip of the pinned version); unset, "
+            "Grafana downloads the pinned version from grafana.com at start-up."
+        ),
+    )
     resources: Resources = Field(
         default_resources("50m", "128Mi", "256Mi"), description=RESOURCES_HELP
     )

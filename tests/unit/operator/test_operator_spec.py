@@ -56,6 +56,8 @@ def test_integer_quantities_are_accepted() -> None:
         ({"writer": {"resources": {"limits": {"memory": "lots"}}}}, "spec.writer.resources"),
         ({"ingress": {"tlsSecretName": "tls"}}, "spec.ingress"),
         ({"kafka": {"external": {"address": "no port"}}}, "spec.kafka.external.address"),
+        ({"grafana": {"pluginUrl": "ftp://x/p.zip"}}, "spec.grafana.pluginUrl"),
+        ({"grafana": {"pluginUrl": "http://x/a.zip;other"}}, "spec.grafana.pluginUrl"),
     ],
 )
 def test_invalid_spec_names_the_field(raw: dict[str, object], field: str) -> None:

@@ -179,3 +179,33 @@ def test_reconcile_renders_the_secrets_with_the_generated_passwords(
     reconciler.reconcile("ns", "demo")
     assert events.reasons().count("Created") == created
     assert [w for w in cluster.writes[writes:] if w[0] != "status"] == []
+
+
+def _grafana_env(ctx: Context) -> dict[str, Any]:
+    deployment = _by_name(ctx)[("Deployment", "demo-grafana")]
+    env = _container(deployment)["env"]
+    return {item["name"]: item.get("value") for item in env}
+
+
+def test_grafana_installs_the_pinned_redis_plugin_before_start(make_ctx: Build) -> None:
+    """Grafana 11.5 gets the plugin from GF_INSTALL_PLUGINS, version pinned, not PREINSTALL_SYNC."""
+    env = _grafana_env(make_ctx())
+    assert env["GF_INSTALL_PLUGINS"] == "redis-datasource 2.2.0"
+    assert env["GF_INSTALL_PLUGINS_FORCE"] == "true"
+    assert "GF_PLUGINS_PREINSTALL_SYNC" not in env
+
+
+def test_grafana_plugin_from_an_in_cluster_url(make_ctx: Build) -> None:
+    """spec.grafana.pluginUrl installs the zip from that URL; changing it rolls only Grafana."""
+    url = "http://files.tools.svc/redis-datasource-2.2.0.zip"
+    ctx = make_ctx({"grafana": {"pluginUrl": url}})
+    assert _grafana_env(ctx)["GF_INSTALL_PLUGINS"] == f"{url};redis-datasource"
+    old = {m["metadata"]["name"]: m for m in desired(make_ctx()) if m["kind"] == "Deployment"}
+    new = {m["metadata"]["name"]: m for m in desired(ctx) if m["kind"] == "Deployment"}
+    rolled = {
+        name
+        for name in old
+        if old[name]["spec"]["template"]["metadata"]["annotations"]
+        != new[name]["spec"]["template"]["metadata"]["annotations"]
+    }
+    assert rolled == {"demo-grafana"}
