@@ -52,6 +52,15 @@ images: ## build the Clima image (needs docker or buildah)
 push: ## push the image: make push IMAGE_REGISTRY=host[:port]
 	@REGISTRY=$(IMAGE_REGISTRY) bash tools/dev/images.sh push
 
+kube-up: venv ## the platform on a real node: images, chart, helm install, the sample pipeline, traffic
+	@bash tools/dev/kube.sh up
+
+kube-down: ## stop the real node, the control plane and the registry started by kube-up
+	@bash tools/dev/kube.sh down
+
+kube-env: ## print the exports that point kubectl, helm and crictl at the local cluster
+	@bash tools/dev/kube.sh env
+
 cluster-up: ## build (first time) and start the local Kubernetes control plane
 	@bash tools/cluster/cluster.sh up
 
@@ -59,4 +68,4 @@ cluster-down: ## stop the local Kubernetes control plane
 	@bash tools/cluster/cluster.sh down
 
 .PHONY: help venv up down test test-unit lint typecheck proto load bench chart-lint chart-push images push \
-	cluster-up cluster-down
+	cluster-up cluster-down kube-up kube-down kube-env

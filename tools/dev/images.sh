@@ -2,7 +2,8 @@
 # The Clima image (./Dockerfile): one image for every Clima process and the operator.
 #   images.sh build    build $IMAGE with docker, podman or buildah (the first that works)
 #   images.sh push     push $IMAGE (build it first); loopback registries over plain http
-#   images.sh check    without any engine: build the wheel as the builder stage does, install
+#   images.sh check    without any engine: build the wheel from the Dockerfile's build context
+#                      (only what Dockerfile.dockerignore admits) as the builder stage does, install
 #                      it into a fresh venv as the runtime stage does, run both entry points
 # IMAGE defaults to $REGISTRY/$REPOSITORY:$TAG =
 #   ${REGISTRY:-127.0.0.1:5000}/${REPOSITORY:-clima/clima}:${TAG:-<version in pyproject.toml>}
@@ -39,10 +40,16 @@ build() {
   echo "==> building $image with $tool"
   case "$tool" in
     docker) DOCKER_BUILDKIT=1 docker build --build-arg VERSION="$version" -t "$image" . ;;
-    podman) podman build --ignorefile Dockerfile.dockerignore --build-arg VERSION="$version" \
-              -t "$image" . ;;
-    buildah) buildah build --ignorefile Dockerfile.dockerignore --build-arg VERSION="$version" \
-               -t "$image" . ;;
+    podman|buildah)
+      # No registry serves python:3.11-slim here: unless PYTHON_IMAGE names a base, build
+      # the Debian one (tools/node/images.sh base). PyPI is reached through a proxy whose CA
+      # only the host trusts: mount the host's bundle for the build (never into the image).
+      local base="${PYTHON_IMAGE:-}"
+      if [ -z "$base" ]; then bash tools/node/images.sh base; base=localhost/clima-node/python:3.11; fi
+      CONTAINERS_CONF="$root/tools/node/config/containers.conf" "$tool" build --network host \
+        --ignorefile Dockerfile.dockerignore --build-arg VERSION="$version" \
+        --build-arg PYTHON_IMAGE="$base" --volume /etc/ssl/certs:/host-certs:ro \
+        --build-arg PIP_CERT=/host-certs/ca-certificates.crt -t "$image" . ;;
   esac
 }
 
@@ -51,22 +58,36 @@ push() {
   local tls=()
   if loopback && [ "$tool" != docker ]; then tls=(--tls-verify=false); fi  # docker: loopback is insecure by default
   echo "==> pushing $image with $tool"
-  "$tool" push "${tls[@]}" "$image"
+  CONTAINERS_CONF="$root/tools/node/config/containers.conf" "$tool" push "${tls[@]}" "$image"
+}
+
+# context <dir>: copies the Dockerfile's build context into dir: the paths that
+# Dockerfile.dockerignore lets through (its "!" lines), nothing else.
+context() {
+  local entry
+  sed -n 's/^!\(.*\)$/\1/p' Dockerfile.dockerignore | while read -r entry; do
+    entry="${entry%/}"
+    mkdir -p "$1/$(dirname "$entry")"
+    cp -r "$entry" "$1/$entry"
+  done
+  find "$1" \( -name __pycache__ -o -name '*.pyc' -o -name .mypy_cache -o -name .ruff_cache \) -prune -exec rm -rf {} +
 }
 
 check() {
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' EXIT  # global: the trap runs after this function has returned
+  echo "==> build context as the Dockerfile sees it (Dockerfile.dockerignore) in $work/context"
+  context "$work/context"
   echo "==> builder stage: pip wheel (into $work/wheels)"
   python3 -m venv "$work/build"
-  "$work/build/bin/pip" wheel -q --wheel-dir "$work/wheels" .
+  (cd "$work/context" && "$work/build/bin/pip" wheel -q --wheel-dir "$work/wheels" .)
   echo "==> runtime stage: pip install --no-index from those wheels only"
   python3 -m venv "$work/run"
   "$work/run/bin/pip" install -q --no-index --find-links="$work/wheels" clima
   "$work/run/bin/clima" --help >/dev/null
-  "$work/run/bin/python" -c 'import clima_operator.main, kubernetes, clima.api.app'
+  "$work/run/bin/python" -c 'import clima_operator.main, kubernetes, clima.api.app, clima.view'
   [ -x "$work/run/bin/clima-operator" ]
-  echo "ok: the wheel builds, installs offline and both entry points (clima, clima-operator) load"
+  echo "ok: the wheel builds from the Dockerfile's context, installs offline and both entry points load"
 }
 
 case "${1:-}" in

@@ -143,7 +143,9 @@ def main() -> None:
     config.load_kube_config(args.kubeconfig)
     core = client.CoreV1Api()
     args.root.mkdir(parents=True, exist_ok=True)
-    log.info("binding claims of StorageClass %s on node %s under %s", STORAGE_CLASS, args.node, args.root)
+    log.info(
+        "binding claims of StorageClass %s on node %s under %s", STORAGE_CLASS, args.node, args.root
+    )
     while True:
         try:
             one_pass(core, args.node, args.root)

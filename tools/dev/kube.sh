@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# `make kube-up`: the platform on a real node of this machine, the way a user meets it:
+# build and push every image, push the chart, `helm install` the operator from oci://, apply
+# samples/pipeline.yaml (Grafana off: no Grafana image can be built here), wait for Ready,
+# send reports through the api Service and the proxy's /tweet, and print what Valkey counted.
+#   kube.sh up | down | env
+# A second `up` reuses everything built and running. Progress lines carry elapsed seconds.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+source tools/cluster/lib.sh
+registry="${CLIMA_REGISTRY_ADDR:-127.0.0.1:5000}"
+namespace="${KUBE_NAMESPACE:-clima}"
+pipeline=clima
+version="$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -n1)"
+export KUBECONFIG="$CLIMA_STATE/cluster/kubeconfig"
+export PATH="$CLIMA_PATH:$PATH"
+t0=$SECONDS
+step() { echo; echo "==> [$((SECONDS - t0))s] $*"; }
+
+# cordon_kwok on|off: the kwok nodes take no pipeline pods while the real node runs.
+cordon_kwok() {
+  local verb=cordon; [ "$1" = off ] && verb=uncordon
+  kubectl get nodes -l type=kwok -o name 2>/dev/null | while read -r n; do kubectl "$verb" "$n" >/dev/null; done
+}
+
+up() {
+  step "Debian packages of the node (containerd, runc, CNI plugins, podman, buildah, ...)"
+  bash tools/node/node.sh install
+  step "Kubernetes $K8S_VERSION binaries, CoreDNS, crictl (built once, cached in $CLIMA_CACHE)"
+  bash tools/cluster/build.sh >/dev/null
+  step "control plane and registry ($registry)"
+  bash tools/registry/registry.sh up
+  bash tools/cluster/cluster.sh up
+  step "images: pause, CoreDNS, Kafka/RabbitMQ/Valkey, Clima $version (cached by their inputs)"
+  REGISTRY="$registry" bash tools/node/images.sh all
+  step "chart: package and push to oci://$registry/charts"
+  bash tools/dev/chart.sh push "oci://$registry/charts" >/dev/null
+  step "the real node"
+  cordon_kwok on
+  bash tools/node/node.sh up
+  step "helm install the operator from oci://$registry/charts/clima"
+  kubectl create namespace "$namespace" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  kubectl label namespace "$namespace" --overwrite pod-security.kubernetes.io/enforce=restricted >/dev/null
+  helm upgrade --install clima "oci://$registry/charts/clima" --version "$version" --plain-http \
+    -n "$namespace" --set image.registry="$registry" --wait --timeout 5m
+  step "ClimaPipeline from samples/pipeline.yaml (spec.grafana.enabled=false here)"
+  .venv/bin/python tools/node/sample.py --grafana=false | kubectl -n "$namespace" apply -f -
+  if ! kubectl -n "$namespace" wait --for=condition=Ready "climapipeline/$pipeline" --timeout=600s; then
+    kubectl -n "$namespace" describe climapipeline "$pipeline" | tail -30
+    kubectl -n "$namespace" get pods -o wide
+    exit 1
+  fi
+  step "traffic: reports through the api Service and the proxy's /tweet"
+  .venv/bin/python tools/node/traffic.py --namespace "$namespace" --pipeline "$pipeline" \
+    --reports "${KUBE_REPORTS:-1000}" --tweets "${KUBE_TWEETS:-100}"
+  step "where things stand"
+  kubectl -n "$namespace" get climapipeline
+  kubectl -n "$namespace" get pods -o wide
+  echo
+  echo "make kube-up took $((SECONDS - t0))s. Use the cluster from this shell with:"
+  echo "  eval \"\$(make -s kube-env)\"; kubectl -n $namespace describe climapipeline $pipeline"
+  echo "make kube-down stops the node, the control plane and the registry."
+}
+
+down() {
+  step "pipeline, operator and node"
+  if kubectl get --raw /readyz >/dev/null 2>&1; then
+    kubectl -n "$namespace" delete climapipeline --all --wait=true --timeout=120s >/dev/null 2>&1 || true
+    helm uninstall clima -n "$namespace" --wait --timeout 2m >/dev/null 2>&1 || true
+    kubectl delete namespace "$namespace" --wait=false >/dev/null 2>&1 || true
+    cordon_kwok off
+  fi
+  bash tools/node/node.sh down
+  step "control plane and registry"
+  bash tools/cluster/cluster.sh down
+  bash tools/registry/registry.sh down
+  echo "make kube-down took $((SECONDS - t0))s"
+}
+
+env_() {
+  printf 'export KUBECONFIG=%q\n' "$KUBECONFIG"
+  printf 'export PATH=%q:"$PATH"\n' "$CLIMA_PATH"
+  printf '# kubectl, helm and crictl (CONTAINER_RUNTIME_ENDPOINT below) for the local node\n'
+  printf 'export CONTAINER_RUNTIME_ENDPOINT=unix:///run/containerd/containerd.sock\n'
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  env) env_ ;;
+  *) sed -n '2,7p' "$0" >&2; exit 2 ;;
+esac
