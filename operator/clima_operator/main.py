@@ -74,7 +74,12 @@ def main() -> None:
     logs.configure(settings.log_level, settings.log_format)
     kube.load_configuration()
     client = kube.KubeClient(kubernetes.client.ApiClient(), settings.request_timeout)
-    reconciler = Reconciler(client, client.post_event, load_dashboards(settings.dashboards_dir))
+    reconciler = Reconciler(
+        client,
+        client.post_event,
+        load_dashboards(settings.dashboards_dir),
+        default_image=settings.default_image,
+    )
     metrics.serve(settings.bind_address, settings.metrics_port)
     resync = build_resync(client, reconciler, settings)
     scope = ", ".join(settings.namespaces) or "all namespaces"

@@ -123,6 +123,7 @@ class Reconciler:
     cluster: Cluster
     events: EventSink
     dashboards: Mapping[str, str] = field(default_factory=dict)
+    default_image: str | None = None
     now: Callable[[], str] = utc_now
     _gate: _Gate = field(default_factory=_Gate)
     _rejections: dict[PipelineKey, dict[ChildKey, str]] = field(default_factory=dict)
@@ -142,7 +143,14 @@ class Reconciler:
         owner = owner_of(body)
         try:
             validate_name(owner.name)
-            spec = parse_spec(body.get("spec") or {})
+            spec = parse_spec(body.get("spec") or {}, self.default_image)
+            if spec.image is None:
+                raise InvalidSpecError(
+                    "spec.image",
+                    "is empty and this operator has no default image "
+                    "(CLIMA_OPERATOR_DEFAULT_IMAGE, which the Helm chart sets): "
+                    "name the Clima image",
+                )
         except InvalidSpecError as error:
             self._report_invalid(body, error)
             return Outcome.INVALID

@@ -35,6 +35,11 @@ class OperatorSettings(BaseSettings):
     dashboards_dir: Path | None = Field(
         None, description="Folder of Grafana dashboard JSON files shipped to every pipeline."
     )
+    default_image: str | None = Field(
+        None,
+        description="Clima image of a pipeline whose spec.image is empty; the Helm chart sets "
+        "the operator's own image.",
+    )
     log_format: Literal["text", "json"] = Field("text", description="Log line format.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
     request_timeout: float = Field(

@@ -110,6 +110,8 @@ class OperatorProcess:
         self.liveness_port, self.metrics_port = free_port(), free_port()
         self.env = {
             **env,
+            # the chart sets the operator's own image; pipelines without spec.image run it
+            "CLIMA_OPERATOR_DEFAULT_IMAGE": "127.0.0.1:5000/clima/clima:0.1.0",
             **settings,
             "CLIMA_OPERATOR_BIND_ADDRESS": "127.0.0.1",
             "CLIMA_OPERATOR_LIVENESS_PORT": str(self.liveness_port),

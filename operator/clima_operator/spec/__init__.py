@@ -45,7 +45,6 @@ from clima_operator.spec.components import (
 )
 
 __all__ = [
-    "DEFAULT_IMAGE",
     "GRAFANA_IMAGE",
     "KAFKA_IMAGE",
     "MAX_NAME_LENGTH",
@@ -78,7 +77,6 @@ __all__ = [
     "validate_name",
 ]
 
-DEFAULT_IMAGE = "ghcr.io/clima/clima:0.1.0"
 MAX_NAME_LENGTH = 40
 _NAME_PATTERN = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
@@ -114,7 +112,11 @@ class PipelineSpec(SpecModel):
         description="Where the writer sends reports: kafka, rabbit, both (each report to both) "
         "or random (one of the two per report).",
     )
-    image: Image = Field(DEFAULT_IMAGE, description="Clima image used by every Clima component.")
+    image: Image | None = Field(
+        None,
+        description="Clima image used by every Clima component; empty: the image the operator "
+        "itself runs (the Helm chart's image.*), so pipelines match their operator's version.",
+    )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
         "IfNotPresent", description="Pull policy of every container."
     )
@@ -171,12 +173,16 @@ def validate_name(name: str) -> None:
         )
 
 
-def parse_spec(raw: Mapping[str, Any]) -> PipelineSpec:
-    """Validate a raw ``spec`` mapping; the error names the first offending field."""
+def parse_spec(raw: Mapping[str, Any], default_image: str | None = None) -> PipelineSpec:
+    """Validate a raw ``spec`` mapping; the error names the first offending field. An empty
+    ``spec.image`` becomes ``default_image`` (the operator's own image) when one is given."""
     try:
-        return PipelineSpec.model_validate(dict(raw))
+        spec = PipelineSpec.model_validate(dict(raw))
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(["spec", *(str(part) for part in first["loc"])])
         message = first["msg"].removeprefix("Value error, ")
         raise InvalidSpecError(field, message) from exc
+    if spec.image is None and default_image:
+        spec = spec.model_copy(update={"image": default_image})
+    return spec

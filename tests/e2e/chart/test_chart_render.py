@@ -136,7 +136,7 @@ def test_operator_deployment_runs_clima_operator_safely(helm: Helm, namespace: s
     assert spec["replicas"] == 1
     assert spec["strategy"] == {"type": "Recreate"}
     assert container["command"] == ["clima-operator"]
-    assert container["image"] == "ghcr.io/clima/clima:0.1.0"
+    assert container["image"] == "127.0.0.1:5000/clima/clima:0.1.0"
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     security = container["securityContext"]

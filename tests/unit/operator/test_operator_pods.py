@@ -17,6 +17,8 @@ from clima_operator.status import Observation, pipeline_status
 from clima_operator.status.pods import first_problem, signal
 from clima_operator.status.readiness import assess
 
+IMAGE = "r.example/clima/clima:0.1.0"  # what the chart gives the operator
+
 Build = Callable[..., Context]
 NOW = datetime(2025, 1, 1, 0, 1, 0, tzinfo=UTC)
 WRITER = ComponentRef("WriterReady", "writer", "Deployment", "demo-writer")
@@ -219,7 +221,9 @@ def test_failing_pod_degrades_the_pipeline_and_recovers(make_ctx: Build) -> None
 def test_pass_reads_the_pipelines_pods(cluster: Any, events: Any) -> None:
     """The reconcile lists the pipeline's pods and a crash-looping one shows in its status."""
     cluster.add_pipeline()
-    reconciler = Reconciler(cluster, events, now=lambda: "2025-01-01T00:00:00Z")
+    reconciler = Reconciler(
+        cluster, events, default_image=IMAGE, now=lambda: "2025-01-01T00:00:00Z"
+    )
     reconciler.reconcile("ns", "demo")
     cluster.mark_ready()
     pod = _pod(container=_waiting("CrashLoopBackOff", "back-off 10s"))
@@ -242,7 +246,9 @@ def test_pass_without_pod_rights_still_reports(cluster: Any, events: Any) -> Non
         return listing(kind, namespace, selector)
 
     cluster.list = refuse_pods
-    reconciler = Reconciler(cluster, events, now=lambda: "2025-01-01T00:00:00Z")
+    reconciler = Reconciler(
+        cluster, events, default_image=IMAGE, now=lambda: "2025-01-01T00:00:00Z"
+    )
     reconciler.reconcile("ns", "demo")
     cluster.mark_ready()
     reconciler.reconcile("ns", "demo")

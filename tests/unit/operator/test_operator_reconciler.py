@@ -10,9 +10,11 @@ import pytest
 from clima_operator.errors import ClusterError
 from clima_operator.reconciler import Outcome, Reconciler
 
+IMAGE = "r.example/clima/clima:0.1.0"  # what the chart gives the operator
+
 
 def _reconciler(cluster: Any, events: Any) -> Reconciler:
-    return Reconciler(cluster, events, now=lambda: "2025-01-01T00:00:00Z")
+    return Reconciler(cluster, events, default_image=IMAGE, now=lambda: "2025-01-01T00:00:00Z")
 
 
 def _status(cluster: Any) -> dict[str, Any]:
@@ -145,6 +147,25 @@ def test_invalid_spec_reports_and_touches_nothing(cluster: Any, events: Any) -> 
     assert "spec.kafka" in ready["message"]
     assert [w for w in cluster.writes if w[0] != "status"] == []
     assert events.posted[-1][:2] == ("Warning", "InvalidSpec")
+
+
+def test_no_image_anywhere_is_an_invalid_spec_naming_spec_image(cluster: Any, events: Any) -> None:
+    """Without spec.image and without the operator's own image, nothing is created."""
+    cluster.add_pipeline()
+    bare = Reconciler(cluster, events, now=lambda: "2025-01-01T00:00:00Z")
+    assert bare.reconcile("ns", "demo") is Outcome.INVALID
+    ready = _condition(cluster, "Ready")
+    assert ready["reason"] == "InvalidSpec"
+    assert "spec.image" in ready["message"]
+    assert [w for w in cluster.writes if w[0] != "status"] == []
+
+
+def test_empty_image_runs_the_operators_own(cluster: Any, events: Any) -> None:
+    """A pipeline without spec.image gets the image the operator was started with."""
+    cluster.add_pipeline()
+    _reconciler(cluster, events).reconcile("ns", "demo")
+    writer = cluster.child("Deployment", "demo-writer")
+    assert writer["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
 
 
 def test_refused_child_degrades_but_others_apply(cluster: Any, events: Any) -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from clima_operator.errors import InvalidSpecError
-from clima_operator.spec import DEFAULT_IMAGE, parse_spec, validate_name
+from clima_operator.spec import parse_spec, validate_name
 
 
 def test_empty_spec_gets_every_default() -> None:
     """An empty spec is complete: mode both, managed brokers, Grafana on, one replica each."""
     spec = parse_spec({})
     assert spec.mode == "both"
-    assert spec.image == DEFAULT_IMAGE
+    assert spec.image is None  # the operator fills in its own image
     assert (spec.kafka.type, spec.rabbitmq.type, spec.valkey.type) == ("managed",) * 3
     assert spec.grafana.enabled
     assert not spec.ingress.enabled
@@ -93,3 +93,9 @@ def test_unusable_names_are_refused(name: str) -> None:
 def test_usable_name_passes() -> None:
     """A DNS-1035 label of 40 characters is fine."""
     validate_name("a" * 39 + "b")
+
+
+def test_empty_image_becomes_the_operators_own() -> None:
+    """A pipeline without spec.image runs the image the operator was given, and only then."""
+    assert parse_spec({}, "r.example/clima/clima:9").image == "r.example/clima/clima:9"
+    assert parse_spec({"image": "mine:1"}, "r.example/clima/clima:9").image == "mine:1"

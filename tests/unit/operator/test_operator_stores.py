@@ -10,6 +10,8 @@ from clima_operator.children import CHECKSUM_ANNOTATION, Context, desired
 from clima_operator.children.kafka import cluster_id
 from clima_operator.reconciler import Reconciler
 
+IMAGE = "r.example/clima/clima:0.1.0"  # what the chart gives the operator
+
 Build = Callable[..., Context]
 
 
@@ -167,7 +169,9 @@ def test_reconcile_renders_the_secrets_with_the_generated_passwords(
 ) -> None:
     """A pass reads the credentials it generated and renders them; a second pass writes nothing."""
     cluster.add_pipeline()
-    reconciler = Reconciler(cluster, events, now=lambda: "2025-01-01T00:00:00Z")
+    reconciler = Reconciler(
+        cluster, events, default_image=IMAGE, now=lambda: "2025-01-01T00:00:00Z"
+    )
     reconciler.reconcile("ns", "demo")
     generated = base64.b64decode(cluster.child("Secret", "demo-credentials")["data"]
                                  ["valkey-password"]).decode()  # fmt: skip
