@@ -78,18 +78,31 @@ class AmqpLink(Generic[S]):
     async def run(self, stop: asyncio.Event) -> None:
         """Connects, waits until the connection is lost, and connects again, until `stop`."""
         backoff = Backoff()
+        failures = 0
         while not stop.is_set():
             try:
                 await self._open()
             except ERRORS as exc:
-                self.problem = _describe(exc)
+                problem, self.problem = self.problem, _describe(exc)
                 delay = backoff.next()
-                logger.warning(
-                    "%s: cannot connect (%s); retrying in %.1fs", self._name, self.problem, delay
+                # once per cause, then every 10th attempt: an outage is not a log flood
+                level = (
+                    logging.WARNING
+                    if problem != self.problem or failures % 10 == 0
+                    else logging.DEBUG
                 )
+                logger.log(
+                    level,
+                    "%s: cannot connect (%s); retrying in %.1fs",
+                    self._name,
+                    self.problem,
+                    delay,
+                )
+                failures += 1
                 await _wait(stop, delay)
                 continue
             backoff.reset()
+            failures = 0
             logger.info("%s: connected", self._name)
             await _wait(stop, None, self._lost)
             await self._close()

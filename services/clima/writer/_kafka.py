@@ -39,6 +39,7 @@ class KafkaPublisher:
         )
         self._down = threading.Event()
         self._problem = "topic not ensured yet"
+        self._fatal = ""
         self._topic_ready = threading.Event()
         self._stop = threading.Event()
         self._pending: set[asyncio.Future[None]] = set()
@@ -70,6 +71,11 @@ class KafkaPublisher:
         threading.Thread(target=ensure, name="kafka-topic", daemon=True).start()
 
     def _on_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            # the idempotent producer's state is broken for good (e.g. its sequence numbers
+            # after a broker lost data): nothing it produces will be delivered again
+            logger.error("kafka: fatal producer error, restart needed: %s", err)
+            self._fatal = err.str()
         if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
             self._problem = err.str()
             self._down.set()
@@ -92,8 +98,10 @@ class KafkaPublisher:
     @property
     def alive(self) -> bool:
         """False when the poll thread, which alone delivers callbacks, has not turned for
-        STALL_S: deliveries would never settle again, and only a restart mends that."""
-        return self._poller.is_alive() and time.monotonic() - self._turned < STALL_S
+        STALL_S, or the producer hit a fatal error: deliveries would never settle again, and
+        only a restart mends that."""
+        turning = self._poller.is_alive() and time.monotonic() - self._turned < STALL_S
+        return turning and not self._fatal
 
     def _watch(self) -> None:
         """Every 0.25 s: while down, is the broker back? While up, has a partition lost its
@@ -128,12 +136,15 @@ class KafkaPublisher:
 
     @property
     def healthy(self) -> bool:
-        """False before the topic is known, and from an outage until a delivery succeeds."""
-        return self._topic_ready.is_set() and not self._down.is_set()
+        """False before the topic is known, from an outage until a delivery succeeds, and
+        after a fatal producer error."""
+        return self._topic_ready.is_set() and not self._down.is_set() and not self._fatal
 
     @property
     def problem(self) -> str:
         """Why Kafka is unusable now ('' while healthy)."""
+        if self._fatal:
+            return f"fatal producer error: {self._fatal}"
         return "" if self.healthy else self._problem
 
     async def publish(self, messages: list[tuple[bytes, bytes]]) -> None:
