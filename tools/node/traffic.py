@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 BATCH = 50
+PACE = 0.0  # seconds between two requests (--pace)
 
 
 def kubectl(*args: str, stdin: str | None = None) -> str:
@@ -78,6 +79,7 @@ def send(
     client: httpx.Client, url: str, bodies: list[dict[str, Any]], batch: bool, deadline: float
 ) -> int:
     """Posts until every body got 202 (resending 503s with the same ids); returns resends."""
+    time.sleep(PACE)
     resends = 0
     while True:
         try:
@@ -101,7 +103,10 @@ def main() -> None:
     parser.add_argument("--reports", type=int, default=1000)
     parser.add_argument("--tweets", type=int, default=100)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to settle")
+    parser.add_argument("--pace", type=float, default=0.0, help="seconds between two requests")
     args = parser.parse_args()
+    global PACE  # noqa: PLW0603 - one setting of a command-line script
+    PACE = args.pace
     rng, run = random.Random(), uuid.uuid4().hex[:8]
     api = service_url(args.namespace, f"{args.pipeline}-api", "http")
     proxy = service_url(args.namespace, f"{args.pipeline}-proxy", "http")
