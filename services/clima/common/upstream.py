@@ -18,8 +18,10 @@ _OPTIONS = [
     ("grpc.max_send_message_length", _MAX_MESSAGE),
     ("grpc.max_receive_message_length", _MAX_MESSAGE),
     ("grpc.initial_reconnect_backoff_ms", 200),
-    ("grpc.min_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", int(RECONNECT_CAP_S * 1000)),
+    # gRPC core reads this as the minimum time a connection attempt may take (default 20 s):
+    # a peer that accepts TCP but never completes the HTTP/2 handshake is given up after 3 s
+    ("grpc.min_reconnect_backoff_ms", 3_000),
 ]
 # the servers (proxy, writer) accept those pings: by default a server answers a client that
 # pings more often than every 5 min without data with GOAWAY "too_many_pings"
