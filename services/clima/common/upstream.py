@@ -27,6 +27,9 @@ _OPTIONS = [
 # pings more often than every 5 min without data with GOAWAY "too_many_pings"
 SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", _MAX_MESSAGE),
+    # a second server on a port in use fails to start instead of sharing it (gRPC's default
+    # SO_REUSEPORT let the fault suite's proxy take half of another pipeline's writer traffic)
+    ("grpc.so_reuseport", 0),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_recv_ping_interval_without_data_ms", KEEPALIVE_MS - 1_000),
     ("grpc.http2.max_ping_strikes", 0),

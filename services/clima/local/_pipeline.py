@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -25,12 +26,35 @@ def read_infra_env(path: Path) -> dict[str, str]:
     return found
 
 
+_HANDED_OUT: set[int] = set()
+_PORTS_LOCK = threading.Lock()
+
+
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` loopback ports that nothing listens on now and that this process never handed
+    out before: pipelines started side by side cannot draw the same port (gRPC servers bind
+    with SO_REUSEPORT by default, so a second one on a port used to share it silently)."""
+    with _PORTS_LOCK:
+        held: list[socket.socket] = []
+        ports: list[int] = []
+        try:
+            while len(ports) < count:
+                sock = socket.socket()
+                held.append(sock)  # kept bound until all are drawn: no repeats within a call
+                sock.bind(("127.0.0.1", 0))
+                port: int = sock.getsockname()[1]
+                if port not in _HANDED_OUT:
+                    _HANDED_OUT.add(port)
+                    ports.append(port)
+        finally:
+            for sock in held:
+                sock.close()
+        return ports
 
 
 @dataclass(frozen=True)
@@ -48,7 +72,7 @@ class Ports:
     @classmethod
     def free(cls) -> "Ports":
         """Fresh free ports for every process (tests run beside `make up`)."""
-        return cls(*(free_port() for _ in range(7)))
+        return cls(*free_ports(7))
 
 
 @dataclass
