@@ -81,6 +81,11 @@ def scenario_name(how: str, components: list[str]) -> str:
     return f"{what} SIGKILLed{gap}, restarted"
 
 
+def away(marks: dict[str, float]) -> str:
+    """How long the component was away: from the stop or kill to ready again."""
+    return f"away {marks['fault_end'] - marks['fault_start']:.1f} s (fault to ready)"
+
+
 def check_refusals(load: Load, row: Row, log_dir: Path) -> None:
     """Every request that was not accepted got an explicit, fast 503 naming the cause, and
     202s came back within the bound."""
@@ -134,6 +139,7 @@ async def broker_fault(
                 await asyncio.to_thread(abort_for_stacks, pipeline, name)
                 await asyncio.to_thread(pipeline.restart, name)
         row = row_of(scenario, mode, load, rec, marks)
+        row.note = "; ".join(filter(None, [away(marks), row.note]))
         ROWS.append(row)
         rows.append((load, row))
         check_reconciliation(load, rec)
@@ -191,7 +197,7 @@ async def test_valkey_outage(how: str, pipelines: Pipelines, heal: set[str], log
     dump_reconciliation(load, rec, log_dir / "reconciliation.json")
     row = row_of(scenario_name(how, ["valkey"]), "both", load, rec, marks)
     row.recovery_s = resumed["at"] - marks["fault_end"]
-    row.note = "the api does not need Valkey; recovery = first apply after Valkey is back"
+    row.note = f"{away(marks)}; the api does not need Valkey; recovery = first apply after it"
     ROWS.append(row)
     check_reconciliation(load, rec)
     assert not rec.refused_but_applied

@@ -30,8 +30,11 @@ logger = logging.getLogger(__name__)
 # A connection silent for (HEARTBEAT_S + 1) * 3 = 9 s is closed by aiormq; the broker closes
 # its end after two missed heartbeats (4 s).
 HEARTBEAT_S = 2
-# connect, AMQP handshake and the caller's set-up together
+# connect, AMQP handshake and the caller's set-up together; also the time a check may take
 SETUP_TIMEOUT_S = 3.0
+# an idle connection is checked with one round trip this often, so a silent one is given up
+# within CHECK_EVERY_S + SETUP_TIMEOUT_S (5 s), before the heartbeats would notice
+CHECK_EVERY_S = 2.0
 ERRORS = (*CONNECTION_EXCEPTIONS, TimeoutError)
 
 S = TypeVar("S")
@@ -53,11 +56,13 @@ class AmqpLink(Generic[S]):
         url: str,
         name: str,
         setup: Callable[[AbstractConnection], Awaitable[S]],
+        check: Callable[[S], Awaitable[object]] | None = None,
         timeout_s: float = SETUP_TIMEOUT_S,
     ) -> None:
         self._url = with_heartbeat(url)
         self._name = name
         self._setup = setup
+        self._check = check
         self._timeout_s = timeout_s
         self._connection: AbstractConnection | None = None
         self._session: S | None = None
@@ -104,7 +109,7 @@ class AmqpLink(Generic[S]):
             backoff.reset()
             failures = 0
             logger.info("%s: connected", self._name)
-            await _wait(stop, None, self._lost)
+            await self._watch(stop)
             await self._close()
             if not stop.is_set():
                 logger.warning("%s: connection lost (%s); reconnecting", self._name, self.problem)
@@ -118,6 +123,19 @@ class AmqpLink(Generic[S]):
             self._session = None
             self._up.clear()
             self._lost.set()
+
+    async def _watch(self, stop: asyncio.Event) -> None:
+        """Returns once the connection is lost (or `stop`); meanwhile runs `check` on the
+        session every CHECK_EVERY_S and gives the connection up when it gets no answer."""
+        while not (stop.is_set() or self._lost.is_set()):
+            await _wait(stop, CHECK_EVERY_S, self._lost)
+            session = self._session
+            if self._check is None or session is None or stop.is_set():
+                continue
+            try:
+                await asyncio.wait_for(self._check(session), self._timeout_s)
+            except ERRORS as exc:
+                self.drop(f"no answer to a check in {self._timeout_s:.0f}s: {_describe(exc)}")
 
     async def _open(self) -> None:
         self._lost = asyncio.Event()

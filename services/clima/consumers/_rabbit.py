@@ -35,7 +35,9 @@ class RabbitSource:
             raise ValueError("RABBITMQ_URL is required for the rabbit consumer")
         self._settings = settings
         self._store = store
-        self._link: AmqpLink[_Session] = AmqpLink(settings.rabbitmq_url, "rabbitmq", self._setup)
+        self._link: AmqpLink[_Session] = AmqpLink(
+            settings.rabbitmq_url, "rabbitmq", self._setup, self._check
+        )
 
     @property
     def connected(self) -> bool:
@@ -50,6 +52,10 @@ class RabbitSource:
         await session.dead_channel.declare_queue(self._settings.dead_queue, durable=True)
         await queue.consume(session.inbox.put)
         return session
+
+    async def _check(self, session: _Session) -> None:
+        # one round trip: answered while the broker is there (deliveries may be idle)
+        await session.dead_channel.declare_queue(self._settings.dead_queue, passive=True)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consumes until `stop` is set; unacked deliveries go back to the queue on close."""

@@ -20,7 +20,7 @@ class RabbitPublisher:
     def __init__(self, url: str, queue: str, timeout_s: float) -> None:
         self._queue = queue
         self._timeout_s = timeout_s
-        self._link: AmqpLink[AbstractChannel] = AmqpLink(url, "rabbitmq", self._setup)
+        self._link: AmqpLink[AbstractChannel] = AmqpLink(url, "rabbitmq", self._setup, self._check)
         self._stop = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
 
@@ -35,6 +35,10 @@ class RabbitPublisher:
         channel = await connection.channel(publisher_confirms=True)
         await declare_queues(channel, self._queue)
         return channel
+
+    async def _check(self, channel: AbstractChannel) -> None:
+        # one round trip on the publishing channel: answered while the broker is there
+        await channel.declare_queue(self._queue, passive=True)
 
     @property
     def healthy(self) -> bool:
