@@ -10,6 +10,7 @@ import concurrent.futures
 import json
 import os
 import signal
+import socket
 import ssl
 import statistics
 import subprocess
@@ -41,6 +42,11 @@ PORTS = {
     "CLIMA_RABBIT_DIST_PORT": os.environ.get("CLIMA_FAULTS_RABBIT_DIST_PORT", "26673"),
     "CLIMA_EPMD_PORT": os.environ.get("CLIMA_FAULTS_EPMD_PORT", "24369"),
     "CLIMA_VALKEY_PORT": os.environ.get("CLIMA_FAULTS_VALKEY_PORT", "26379"),
+}
+COMPONENT_PORTS = {
+    "kafka": ["CLIMA_KAFKA_PORT", "CLIMA_KAFKA_CONTROLLER_PORT"],
+    "rabbit": ["CLIMA_RABBIT_PORT", "CLIMA_RABBIT_DIST_PORT"],
+    "valkey": ["CLIMA_VALKEY_PORT"],
 }
 _JSON = {"content-type": "application/json"}
 PROCESSES = ["api", "proxy", "writer", "kafka-consumer", "rabbit-consumer"]
@@ -107,8 +113,10 @@ class Infra:
         pid = self.pid(component)
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 15
-        # a zombie keeps its pid until reaped, but its command line is empty
-        while Path(f"/proc/{pid}/cmdline").exists() and Path(f"/proc/{pid}/cmdline").read_bytes():
+        # the pid's command line empties when its main thread is gone (a zombie keeps the
+        # pid), but the other threads of a JVM may hold its listening sockets a while longer
+        ports = [int(PORTS[key]) for key in COMPONENT_PORTS[component]]
+        while _cmdline(pid) or any(_listening(port) for port in ports):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{component} (pid {pid}) still runs 15 s after SIGKILL")
             time.sleep(0.05)
@@ -127,6 +135,19 @@ class Infra:
 
 
 INFRA = Infra()
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def names(tag: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 
 from clima.common.retry import Backoff
 from clima.common.topics import CONNECTION_CONFIG, ensure_topic
+from clima.writer._leaders import LeaderProbe
 from clima.writer.errors import BrokerUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class KafkaPublisher:
         self._stop = threading.Event()
         self._pending: set[asyncio.Future[None]] = set()
         self._turned = time.monotonic()
+        self._leaders = LeaderProbe(bootstrap, topic)
         # the poll thread only serves callbacks; metadata probes, which can block past their
         # timeout while no broker is up, run in a thread of their own
         self._poller = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)
@@ -110,7 +112,7 @@ class KafkaPublisher:
         while not self._stop.wait(0.25):
             if not self._topic_ready.is_set():
                 continue
-            led = self._leads_every_partition()
+            led = self._leaders.probe()
             if self._down.is_set():
                 if led:
                     logger.info("kafka: broker reachable again")
@@ -121,18 +123,6 @@ class KafkaPublisher:
                 self._down.set()
                 reason = "kafka: a partition has no leader"
                 self._loop.call_soon_threadsafe(self._fail_pending, reason)
-
-    def _leads_every_partition(self) -> bool | None:
-        """True when every partition of the topic has a leader, False when one has none or
-        the topic is missing, None when the broker did not answer."""
-        try:
-            metadata = self._producer.list_topics(self._topic, timeout=1.0)
-        except KafkaException:
-            return None
-        topic = metadata.topics.get(self._topic)
-        if topic is None or topic.error is not None or not topic.partitions:
-            return False
-        return all(p.leader >= 0 for p in topic.partitions.values())
 
     @property
     def healthy(self) -> bool:
