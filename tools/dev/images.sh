@@ -46,7 +46,9 @@ build() {
       # only the host trusts: mount the host's bundle for the build (never into the image).
       local base="${PYTHON_IMAGE:-}"
       if [ -z "$base" ]; then bash tools/node/images.sh base; base=localhost/clima-node/python:3.11; fi
-      CONTAINERS_CONF="$root/tools/node/config/containers.conf" "$tool" build --network host \
+      # --no-cache: buildah reuses a `RUN --mount=...,from=builder` layer without looking at
+      # the mounted files, which would install the previous build's wheels
+      CONTAINERS_CONF="$root/tools/node/config/containers.conf" "$tool" build --network host --no-cache \
         --ignorefile Dockerfile.dockerignore --build-arg VERSION="$version" \
         --build-arg PYTHON_IMAGE="$base" --volume /etc/ssl/certs:/host-certs:ro \
         --build-arg PIP_CERT=/host-certs/ca-certificates.crt -t "$image" . ;;

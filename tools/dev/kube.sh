@@ -43,7 +43,8 @@ up() {
   kubectl create namespace "$namespace" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   kubectl label namespace "$namespace" --overwrite pod-security.kubernetes.io/enforce=restricted >/dev/null
   helm upgrade --install clima "oci://$registry/charts/clima" --version "$version" --plain-http \
-    -n "$namespace" --set image.registry="$registry" --wait --timeout 5m
+    -n "$namespace" --set image.registry="$registry" \
+    --set image.tag="$(cat "$CLIMA_STATE/node/clima-image-tag")" --wait --timeout 5m
   step "ClimaPipeline from samples/pipeline.yaml (spec.grafana.enabled=false here)"
   .venv/bin/python tools/node/sample.py --grafana=false | kubectl -n "$namespace" apply -f -
   if ! kubectl -n "$namespace" wait --for=condition=Ready "climapipeline/$pipeline" --timeout=600s; then

@@ -4,7 +4,8 @@
 #   images.sh all | base | pause | coredns | stores | clima     (REGISTRY=127.0.0.1:5000)
 # Names in the registry:
 #   pause:3.10, clima-node/coredns:<v>       the pod sandbox and the cluster DNS
-#   clima/clima:<version>                    the project's Dockerfile on a Debian Python base
+#   clima/clima:<version>, :<version>-<key>  the project's Dockerfile on a Debian Python base
+#                                            (<key>: a digest of its inputs)
 #   apache/kafka:4.1.0, library/rabbitmq:3.13, valkey/valkey:8.0
 #       stand-ins for the operator's default upstream images, built from Debian packages and
 #       Maven jars; containerd sends docker.io pulls to this registry (tools/node/node.sh).
@@ -95,7 +96,8 @@ coredns() {
   local ctx name="localhost/clima-node/coredns:$COREDNS_VERSION"
   [ -x "$COREDNS_BIN/coredns" ] || die "$COREDNS_BIN/coredns is missing: run tools/cluster/build.sh"
   ctx="$(mktemp -d)"; cp "$COREDNS_BIN/coredns" "$here/images/coredns.Containerfile" "$ctx/"
-  build "$name" "$ctx/coredns.Containerfile" "$ctx" "$(key "$ctx")"
+  build "$name" "$ctx/coredns.Containerfile" "$ctx" \
+    "$(cat "$ctx/coredns" "$ctx/coredns.Containerfile" | sha256sum | cut -c1-16)"
   rm -rf "$ctx"
   push "$name" "clima-node/coredns:$COREDNS_VERSION"
 }
@@ -125,11 +127,20 @@ stores() {
 clima() {
   local name="localhost/clima/clima:$version" k
   k="$(cd "$root" && key Dockerfile Dockerfile.dockerignore pyproject.toml README.md services operator dashboards)"
-  build "$name" "$root/Dockerfile" "$root" "$k" \
+  # --no-cache: buildah reuses the runtime stage's `RUN --mount=...,from=builder` layer
+  # without looking at the mounted wheels, so a cached build would install stale code
+  # (the key above already decides when to build at all).
+  build "$name" "$root/Dockerfile" "$root" "$k" --no-cache \
     --ignorefile "$root/Dockerfile.dockerignore" --build-arg "VERSION=$version" \
     --build-arg PYTHON_IMAGE=localhost/clima-node/python:3.11 \
     --volume /etc/ssl/certs:/host-certs:ro --build-arg PIP_CERT=/host-certs/ca-certificates.crt
   push "$name" "clima/clima:$version"
+  # Also under a tag of its own inputs: a node that pulled an earlier <version> build
+  # (pull policy IfNotPresent) would keep running it; `make kube-up` installs this tag.
+  podman tag "$name" "localhost/clima/clima:$version-$k"
+  push "localhost/clima/clima:$version-$k" "clima/clima:$version-$k"
+  make_state_dir "$CLIMA_STATE/node"
+  echo "$version-$k" > "$CLIMA_STATE/node/clima-image-tag"
 }
 
 need

@@ -119,9 +119,10 @@ proxy_up() {
 
 provisioner_up() {
   [ -x "$python" ] || die "$python is missing: run make venv"
-  if ! pid_alive "$run/provisioner.pid" "$(readlink -f "$python")"; then
+  # the venv's own python (not the interpreter its link resolves to), for its packages
+  if ! pid_alive "$run/provisioner.pid" "$python"; then
     step "starting the volume provisioner (log $logs/provisioner.log)"
-    start_bg "$run/provisioner.pid" "$logs/provisioner.log" "$(readlink -f "$python")" \
+    start_bg "$run/provisioner.pid" "$logs/provisioner.log" "$python" \
       "$here/provisioner.py" --kubeconfig "$cluster/kubeconfig" --node "$CLIMA_NODE_NAME" \
       --root "$state/volumes"
   fi
@@ -163,7 +164,7 @@ down() {
   if kubectl get --raw /readyz >/dev/null 2>&1; then
     kubectl delete node "$CLIMA_NODE_NAME" --ignore-not-found --wait=false >/dev/null 2>&1 || true
   fi
-  stop_pidfile "$run/provisioner.pid" "$(readlink -f "$python" 2>/dev/null || echo "$python")" 10
+  stop_pidfile "$run/provisioner.pid" "$python" 10
   stop_pidfile "$run/kubelet.pid" "$K8S_BIN/kubelet" 20
   if [ -x "$CRICTL_BIN/crictl" ] && crictl info >/dev/null 2>&1; then
     step "removing the node's pods"

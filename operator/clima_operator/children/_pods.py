@@ -115,6 +115,10 @@ def pod_template(
     """A pod template whose checksum annotation digests ``inputs``."""
     spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
+        # No Docker-link variables: the kubelet would give every pod CLIMA_WRITER_PORT=
+        # tcp://<ip>:50051 for the Service clima-writer, which the writer reads as its
+        # CLIMA_WRITER_PORT setting (and likewise for every <pipeline>-<component>).
+        "enableServiceLinks": False,
         "securityContext": pod_security(uid),
         "containers": containers,
         "volumes": [{"name": "tmp", "emptyDir": {}}, *(volumes or [])],

@@ -235,3 +235,22 @@ def test_credentials_are_random_and_complete(make_ctx: Build) -> None:
         "rabbitmq-password",
         "grafana-admin-password",
     )
+
+
+@pytest.mark.parametrize("kind", ["Deployment", "StatefulSet"])
+def test_pods_get_no_service_link_variables(make_ctx: Build, kind: str) -> None:
+    """No pod gets the kubelet's Docker-link variables: for the Service demo-writer they
+    would be DEMO_WRITER_PORT=tcp://..., and for a pipeline named clima CLIMA_WRITER_PORT,
+    which is the writer's own port setting (a real pod crash-looped on it)."""
+    for manifest in desired(make_ctx()):
+        if manifest["kind"] == kind:
+            assert manifest["spec"]["template"]["spec"]["enableServiceLinks"] is False
+
+
+def test_a_service_link_variable_would_break_the_writer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Why the above matters: the writer refuses CLIMA_WRITER_PORT in the link format."""
+    from clima.writer.settings import WriterSettings
+
+    monkeypatch.setenv("CLIMA_WRITER_PORT", "tcp://10.96.44.16:50051")
+    with pytest.raises(ValueError, match="port"):
+        WriterSettings()
