@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from clima.writer.settings import WriterSettings
 from clima_operator.children import Context, components, credentials, desired
 from clima_operator.children.kafka import cluster_id
 
@@ -249,8 +250,6 @@ def test_pods_get_no_service_link_variables(make_ctx: Build, kind: str) -> None:
 
 def test_a_service_link_variable_would_break_the_writer(monkeypatch: pytest.MonkeyPatch) -> None:
     """Why the above matters: the writer refuses CLIMA_WRITER_PORT in the link format."""
-    from clima.writer.settings import WriterSettings
-
     monkeypatch.setenv("CLIMA_WRITER_PORT", "tcp://10.96.44.16:50051")
     with pytest.raises(ValueError, match="port"):
         WriterSettings()
