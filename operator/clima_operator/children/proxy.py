@@ -19,8 +19,8 @@ def process(ctx: Context) -> Process:
         args=["proxy"],
         env=[env("GRPC_SERVER_URL", f"{ctx.owner.child('writer')}:50051")],
         ports=[port("http", HTTP_PORT), port("grpc", GRPC_PORT)],
-        liveness=http_probe("/health", "http"),
-        readiness=http_probe("/health", "http", period=5),
+        liveness=http_probe("/healthz", "http"),
+        readiness=http_probe("/readyz", "http", period=5),
         replicas=ctx.spec.proxy.replicas,
     )
 

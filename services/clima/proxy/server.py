@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 
 def create_http(upstream: Upstream, settings: ProxySettings) -> FastAPI:
-    """The seed's HTTP face of the proxy: POST /tweet and GET /health."""
+    """The seed's HTTP face of the proxy: POST /tweet, GET /health (= /readyz), /healthz."""
     app = FastAPI(title="Clima proxy", version="0.1.0")
 
     @app.post("/tweet", status_code=202)
@@ -44,11 +44,18 @@ def create_http(upstream: Upstream, settings: ProxySettings) -> FastAPI:
         )
 
     @app.get("/health")
+    @app.get("/readyz")
     async def health_check() -> Response:
-        """Healthy while the writer is not known to be down."""
+        """Readiness (the seed's /health): the writer is not known to be down."""
         if upstream.reachable():
             return Response(b'{"status":"ok"}', media_type="application/json")
         return Response(b'{"status":"writer unreachable"}', 503, media_type="application/json")
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        """Liveness: the process serves requests. Never the writer's state: a proxy restarted
+        because its writer is away comes back to the same writer, and only adds an outage."""
+        return Response(b'{"status":"ok"}', media_type="application/json")
 
     return app
 
