@@ -96,6 +96,30 @@ containerd_up() {
   wait_until 30 "containerd" crictl info || { tail -20 "$logs/containerd.log" >&2; exit 1; }
 }
 
+# forget_stale_images: containerd keeps what it pulled across runs; a tag pushed again with
+# new content (a rebuilt stand-in) would never be pulled again under IfNotPresent, so drop
+# every cached image whose digest the registry no longer serves under that name.
+forget_stale_images() {
+  local ref path have want
+  crictl images -o json | "$python" -c '
+import json, sys
+for image in json.load(sys.stdin)["images"]:
+    for tag in image.get("repoTags") or []:
+        digests = [d.split("@", 1)[1] for d in image.get("repoDigests") or []]
+        print(tag, digests[0] if digests else "-")' | while read -r ref have; do
+    case "$ref" in
+      docker.io/*) path="${ref#docker.io/}" ;;
+      "$registry"/*) path="${ref#"$registry"/}" ;;
+      *) continue ;;
+    esac
+    want="$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$registry/$path" 2>/dev/null || true)"
+    if [ -n "$want" ] && [ "$want" != "$have" ]; then
+      step "forgetting $ref: the registry now serves another build"
+      crictl rmi "$ref" >/dev/null 2>&1 || true
+    fi
+  done
+}
+
 kubelet_up() {
   if ! pid_alive "$run/kubelet.pid" "$K8S_BIN/kubelet"; then
     step "starting kubelet as node $CLIMA_NODE_NAME (log $logs/kubelet.log)"
@@ -145,6 +169,7 @@ up() {
   configure
   network_up
   containerd_up
+  forget_stale_images
   kubelet_up
   proxy_up
   provisioner_up

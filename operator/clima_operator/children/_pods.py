@@ -36,6 +36,10 @@ def pod_security(uid: int) -> dict[str, Any]:
         "runAsUser": uid,
         "runAsGroup": uid,
         "fsGroup": uid,
+        # Give a volume to the group once, when its root is not yet the pod's: re-applying
+        # it at every start makes RabbitMQ's .erlang.cookie group-readable, which Erlang
+        # refuses (a real RabbitMQ pod crash-looped on it), and walks every Kafka segment.
+        "fsGroupChangePolicy": "OnRootMismatch",
         "seccompProfile": {"type": "RuntimeDefault"},
     }
 

@@ -157,6 +157,7 @@ def test_pods_are_restricted(make_ctx: Build, kind: str) -> None:
         pod = manifest["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["securityContext"]["fsGroupChangePolicy"] == "OnRootMismatch"
         for container in pod["containers"]:
             security = container["securityContext"]
             assert security["allowPrivilegeEscalation"] is False
