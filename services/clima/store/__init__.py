@@ -9,7 +9,7 @@ Keys (all growth bounded):
 - HASH   `clima:interval:<start_s>`     sums and count of one interval (expires)
 - STREAM `clima:averages`               one entry per update of an interval's averages, capped
 - HASH   `clima:stats`                  applied, duplicates, dead_letters totals
-- SET    `clima:seen:<hour>`            ids applied, bucketed by event hour (expires)
+- STRING `clima:seen:<id>`              one per id applied, expires after the dedupe window W
 """
 
 from clima.store._keys import (
@@ -19,13 +19,21 @@ from clima.store._keys import (
     WEATHER_COUNTS_HASH,
     interval_key,
     latest_key,
+    seen_key,
     stream_key,
     weather_counts_key,
 )
-from clima.store._store import ApplyResult, Store, StoreSettings, StoreUnavailableError
+from clima.store._store import (
+    DEDUPE_WINDOW_S,
+    ApplyResult,
+    Store,
+    StoreSettings,
+    StoreUnavailableError,
+)
 
 __all__ = [
     "AVERAGES_STREAM",
+    "DEDUPE_WINDOW_S",
     "MUNICIPALITIES_SET",
     "STATS_HASH",
     "WEATHER_COUNTS_HASH",
@@ -35,6 +43,7 @@ __all__ = [
     "StoreUnavailableError",
     "interval_key",
     "latest_key",
+    "seen_key",
     "stream_key",
     "weather_counts_key",
 ]

@@ -24,3 +24,8 @@ def weather_counts_key(slug: str) -> str:
 def interval_key(start_s: int) -> str:
     """Sums and count of the interval starting at `start_s` (Unix seconds)."""
     return f"clima:interval:{start_s}"
+
+
+def seen_key(report_id: str) -> str:
+    """Marks an id as applied for the dedupe window (one key per id, expires)."""
+    return f"clima:seen:{report_id}"

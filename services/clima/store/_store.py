@@ -8,16 +8,28 @@ from importlib import resources
 
 import orjson
 import valkey.asyncio as valkey
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
 from clima.common.retry import retry
 from clima.contract import Report, municipality_by_code, weather_by_code
+from clima.store import _keys
 
 logger = logging.getLogger(__name__)
 _SCRIPT = resources.files("clima.store").joinpath("apply.lua").read_text(encoding="utf-8")
+
+
+DEDUPE_WINDOW_S = 24 * 3600
+"""The default W: covers client retries (seconds), redelivery after a crash (minutes) and
+the second copy in `both` mode while one consumer lags by up to a day; docs/guarantees.md."""
+_FIXED_KEYS = (
+    _keys.WEATHER_COUNTS_HASH,
+    _keys.MUNICIPALITIES_SET,
+    _keys.AVERAGES_STREAM,
+    _keys.STATS_HASH,
+)
 
 
 class StoreSettings(BaseSettings):
@@ -32,7 +44,13 @@ class StoreSettings(BaseSettings):
     )
     stream_maxlen: int = Field(default=10_000, ge=10, description="entries kept per stream")
     averages_maxlen: int = Field(default=10_000, ge=10)
-    seen_ttl_s: int = Field(default=48 * 3600, ge=3600, description="how long ids are remembered")
+    dedupe_window_s: int = Field(
+        default=DEDUPE_WINDOW_S,
+        ge=3600,
+        validation_alias=AliasChoices("CLIMA_DEDUPE_WINDOW_S", "CLIMA_SEEN_TTL_S"),
+        description="W: a resend of an id within this many seconds of its first apply counts "
+        "once, whatever its event time (docs/guarantees.md)",
+    )
     interval_s: int = Field(default=10, ge=1, description="width of an averages interval")
     interval_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
 
@@ -76,17 +94,22 @@ class Store:
         if not reports and not dead_letters:
             return ApplyResult(0, 0)
         s = self._settings
+        keys: list[str] = list(_FIXED_KEYS)
+        rows = []
+        for report in reports:
+            row, report_keys = _report_args(report, s.interval_s)
+            rows.append(row)
+            keys.extend(report_keys)
         args: list[str | int | bytes] = [
             s.stream_maxlen,
             s.averages_maxlen,
-            s.seen_ttl_s,
-            s.interval_s,
+            s.dedupe_window_s,
             s.interval_ttl_s,
             dead_letters,
+            orjson.dumps(rows),
         ]
-        args.append(orjson.dumps([_report_args(report) for report in reports]))
         try:
-            applied, duplicates = await self._script(args=args)
+            applied, duplicates = await self._script(keys=keys, args=args)
         except (ValkeyConnectionError, ValkeyTimeoutError, OSError) as exc:
             raise StoreUnavailableError(str(exc)) from exc
         return ApplyResult(int(applied), int(duplicates))
@@ -134,15 +157,29 @@ def _iso(event_ms: int) -> str:
     return f"{prefix}.{milli:03d}+00:00"
 
 
-def _report_args(report: Report) -> tuple[str, int, str, str, str, str, str, str]:
+_Row = tuple[str, str, str, str, str, str, int, str]
+
+
+def _report_args(report: Report, interval_s: int) -> tuple[_Row, tuple[str, ...]]:
+    """The script's row for a report and its five keys, in the order apply.lua reads them."""
     municipality = municipality_by_code(report.municipality)
-    return (
+    slug = municipality.slug
+    start = report.event_time_ms // 1000 // interval_s * interval_s
+    row = (
         report.id,
-        report.event_time_ms,
-        municipality.slug,
         municipality.name,
         format(report.temperature_c, "g"),
         format(report.humidity_pct, "g"),
         weather_by_code(report.weather).name,
         _iso(report.event_time_ms),
+        start,
+        slug,
     )
+    keys = (
+        _keys.seen_key(report.id),
+        _keys.stream_key(slug),
+        _keys.latest_key(slug),
+        _keys.weather_counts_key(slug),
+        _keys.interval_key(start),
+    )
+    return row, keys
