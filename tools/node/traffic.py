@@ -83,7 +83,7 @@ def send(
     resends = 0
     while True:
         try:
-            answer = client.post(url, json={"reports": bodies} if batch else bodies[0])
+            answer = client.post(url, json=bodies if batch else bodies[0])
         except httpx.HTTPError:
             answer = None
         if answer is not None and answer.status_code == 202:
