@@ -61,6 +61,13 @@ BAD_BATCHES: list[tuple[str, ReportBatch, str]] = [
     ("long id", ReportBatch(reports=[_good("x" * 65)]), "id"),
     ("no time", ReportBatch(reports=[_good("e", event_time_ms=0)]), "event_time_ms"),
     ("negative time", ReportBatch(reports=[_good("e2", event_time_ms=-5)]), "event_time_ms"),
+    ("time 10**15", ReportBatch(reports=[_good("e3", event_time_ms=10**15)]), "event_time_ms"),
+    (
+        "time in 1999",
+        ReportBatch(reports=[_good("e4", event_time_ms=915148800000)]),
+        "event_time_ms",
+    ),
+    ("id with a newline", ReportBatch(reports=[_good("abc\n")]), "id"),
     (
         "one bad among good",
         ReportBatch(reports=[_good(f"ok-{i}") for i in range(3)] + [_good("bad", weather=0)]),

@@ -9,7 +9,6 @@ Every other path goes to FastAPI untouched.
 """
 
 import os
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,13 +22,12 @@ from clima.contract.catalogue import Municipality, Weather, parse_municipality, 
 from clima.contract.rules import (
     HUMIDITY_MAX_PCT,
     HUMIDITY_MIN_PCT,
-    ID_MAX_LENGTH,
     TEMPERATURE_MAX_C,
     TEMPERATURE_MIN_C,
+    valid_id,
 )
 
 _KEYS = frozenset(("municipality", "temperature", "humidity", "weather", "id"))
-_ID = re.compile(r"^[A-Za-z0-9_.:-]+$")
 _PATHS = ("/clima", "/clima/batch")
 _IDS: list[str] = []
 
@@ -70,7 +68,7 @@ def plain_report(data: Any, now_ms: int) -> Report | None:
     report_id = data.get("id")
     if report_id is None:
         report_id = new_id()
-    elif type(report_id) is not str or len(report_id) > ID_MAX_LENGTH or not _ID.match(report_id):
+    elif type(report_id) is not str or not valid_id(report_id):
         return None
     return Report(
         id=report_id,

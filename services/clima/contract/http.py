@@ -24,6 +24,7 @@ from clima.contract.rules import (
     HUMIDITY_MAX_PCT,
     HUMIDITY_MIN_PCT,
     ID_MAX_LENGTH,
+    ID_PATTERN,
     TEMPERATURE_MAX_C,
     TEMPERATURE_MIN_C,
 )
@@ -68,7 +69,7 @@ class ReportIn(BaseModel):
         str | None,
         Field(
             default=None,
-            pattern=r"^[A-Za-z0-9_.:-]+$",
+            pattern=ID_PATTERN,
             max_length=ID_MAX_LENGTH,
             description="optional client id; resending a report with the same id counts it once",
         ),

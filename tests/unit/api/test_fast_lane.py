@@ -11,7 +11,7 @@ from clima.contract.http import ReportIn
 
 ODD = [True, None, "", " ", "MIXCO ", "Amatitlán", "Soleado", "x", 0, 5, -1, 1.0, 2.5, "1"]
 ODD += [[], {}, -50, 60, 60.5, -50.5, 100, 100.1, 1e-9, -0.0, 10**19]
-IDS = ["abc", "a b", "", "x" * 64, "x" * 65, "ok:1.2_-", None, 5, "ü"]
+IDS = ["abc", "a b", "", "x" * 64, "x" * 65, "ok:1.2_-", None, 5, "ü", "abc\n", "\nabc"]
 
 
 def _body(rng: random.Random) -> dict[str, object]:
@@ -53,3 +53,15 @@ def test_fast_lane_agrees_with_report_in() -> None:
         assert fast.SerializeToString() == slow.SerializeToString(), body
         taken += 1
     assert taken > 10_000, "the fast lane should take the plainly valid bodies"
+
+
+def test_id_with_a_trailing_newline_is_refused_by_both_lanes() -> None:
+    """ "abc\\n" passed the fast lane's `$` (which matches before a newline) though ReportIn
+    refuses it; now both refuse it."""
+    body = {"municipality": 1, "temperature": 20, "humidity": 50, "weather": 1, "id": "abc\n"}
+    assert plain_report(body, 1) is None
+    try:
+        ReportIn.model_validate(body)
+    except ValidationError:
+        return
+    raise AssertionError("ReportIn accepted an id ending in a newline")

@@ -80,6 +80,18 @@ async def test_invalid_report_is_refused_naming_it() -> None:
     assert kafka.published == []
 
 
+@pytest.mark.parametrize("event_time_ms", [10**15, 0, 946_684_799_999])
+async def test_event_time_out_of_range_is_refused(event_time_ms: int) -> None:
+    """An event time the store could not apply (before 2000, or far ahead) never reaches a
+    broker: the writer refuses it naming the field."""
+    kafka = FakePublisher()
+    reports = _reports()
+    reports[2].event_time_ms = event_time_ms
+    with pytest.raises(InvalidReportError, match=r"reports\[2\]\.event_time_ms"):
+        await Writer("kafka", {"kafka": kafka}).write(reports)
+    assert kafka.published == []
+
+
 def test_readiness_names_each_unreachable_broker_and_why() -> None:
     """Not ready while a broker of the mode is down, saying which; other modes ignore it."""
     kafka, rabbit = FakePublisher(), FakePublisher(healthy=False)
