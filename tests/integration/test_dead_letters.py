@@ -19,8 +19,22 @@ GARBAGE = b"\x0a\xff\xff\xff\xff"
 
 def _out_of_range() -> bytes:
     report = Report(
-        id="hot-1", event_time_ms=1, municipality=1, temperature_c=99, humidity_pct=5, weather=1
+        id="hot-1",
+        event_time_ms=1_764_585_600_000,
+        municipality=1,
+        temperature_c=99,
+        humidity_pct=5,
+        weather=1,
     )
+    return ReportBatch(reports=[report]).SerializeToString()
+
+
+def _far_future() -> bytes:
+    """Passed the old checks, then crashed the consumer in the store's date formatting."""
+    report = Report(
+        id="future-1", event_time_ms=10**15, municipality=1, temperature_c=20, humidity_pct=5,
+        weather=1,
+    )  # fmt: skip
     return ReportBatch(reports=[report]).SerializeToString()
 
 
@@ -79,12 +93,12 @@ def test_rabbit_poison_goes_to_dead_queue(
         connection = await aio_pika.connect(infra["RABBITMQ_URL"])
         async with connection:
             channel = await connection.channel()
-            for body in (GARBAGE, b"", _out_of_range()):
+            for body in (GARBAGE, b"", _out_of_range(), _far_future()):
                 await channel.default_exchange.publish(aio_pika.Message(body), routing_key=queue)
-            await asyncio.to_thread(_wait_dead, store, 3)
+            await asyncio.to_thread(_wait_dead, store, 4)
             dead = await channel.declare_queue(f"{queue}.dead", durable=True)
             reasons = []
-            for _ in range(3):
+            for _ in range(4):
                 message = await dead.get(timeout=5)
                 assert message is not None
                 reasons.append(str((message.headers or {})["x-clima-reason"]))
@@ -94,6 +108,7 @@ def test_rabbit_poison_goes_to_dead_queue(
     reasons = asyncio.run(exchange())
     assert sum("not a clima.v1.ReportBatch" in r for r in reasons) == 2, reasons
     assert sum("temperature_c" in r for r in reasons) == 1, reasons
+    assert sum("event_time_ms" in r for r in reasons) == 1, reasons
     body = {"municipality": 1, "temperature": 20, "humidity": 50, "weather": 1}
     assert httpx.post(f"{pipeline.api_url}/clima", json=body).status_code == 202
     deadline = time.monotonic() + 30

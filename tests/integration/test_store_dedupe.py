@@ -6,7 +6,15 @@ import pytest
 import valkey
 
 from clima.contract import Report
-from clima.store import DEDUPE_WINDOW_S, STATS_HASH, Store, StoreSettings, seen_key, stream_key
+from clima.store import (
+    DEDUPE_WINDOW_S,
+    STATS_HASH,
+    Store,
+    StoreRejectedError,
+    StoreSettings,
+    seen_key,
+    stream_key,
+)
 
 HOUR_MS = 3_600_000
 EDGE_MS = 1_764_585_600_000  # 2025-12-01T11:00:00Z, an hour's edge
@@ -70,3 +78,49 @@ def test_window_is_configurable(infra: dict[str, str], store: valkey.Valkey, win
         _apply(infra["VALKEY_SERVICE_URL"], [_report("d1", EDGE_MS)], dedupe_window_s=window_s)
     )
     assert window_s - 5 <= store.ttl(seen_key("d1")) <= window_s
+
+
+def test_full_valkey_holds_the_batch_then_applies_it(
+    infra: dict[str, str], store: valkey.Valkey
+) -> None:
+    """At maxmemory (noeviction) the apply is refused with OOM: the consumers' apply waits,
+    counting each attempt as "oom", and applies the batch once space returns; nothing lost."""
+    url = infra["VALKEY_SERVICE_URL"]
+    reasons: list[str] = []
+
+    async def scenario() -> tuple[int, int]:
+        handle = Store(StoreSettings(valkey_url=url))
+        previous = store.config_get("maxmemory")["maxmemory"]
+        store.config_set("maxmemory-policy", "noeviction")
+        store.config_set("maxmemory", 1)  # below what Valkey already holds: full
+        try:
+            task = asyncio.create_task(
+                handle.apply_until_done(
+                    [_report(f"f{i}", EDGE_MS + i) for i in range(10)],
+                    0,
+                    asyncio.Event(),
+                    lambda exc: reasons.append(exc.reason),
+                )
+            )
+            await asyncio.sleep(1.5)
+            assert not task.done(), "a full Valkey must hold the batch, not drop or raise"
+        finally:
+            store.config_set("maxmemory", previous)
+        result = await asyncio.wait_for(task, 5)
+        await handle.close()
+        return result.applied, result.duplicates
+
+    assert asyncio.run(scenario()) == (10, 0)
+    assert reasons
+    assert set(reasons) == {"oom"}
+    assert store.xlen(stream_key("mixco")) == 10
+
+
+def test_a_report_the_store_cannot_format_is_rejected_not_raised(
+    infra: dict[str, str], store: valkey.Valkey
+) -> None:
+    """An event time past year 9999 (which slipped past the old checks) is refused as
+    StoreRejectedError, the kind the consumers dead-letter, never an unexpected error."""
+    with pytest.raises(StoreRejectedError):
+        asyncio.run(_apply(infra["VALKEY_SERVICE_URL"], [_report("g1", 10**15)]))
+    assert store.dbsize() == 0

@@ -11,6 +11,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 
 from clima.common.retry import retry
 from clima.common.topics import CONNECTION_CONFIG, ensure_topic
+from clima.consumers._apply import apply_batch
 from clima.consumers._decode import DeadLetter, sort_payloads
 from clima.consumers._metrics import record
 from clima.consumers.settings import ConsumerSettings
@@ -155,13 +156,14 @@ class KafkaSource:
         if not payloads:
             return
         sorted_ = sort_payloads(payloads)
-        if sorted_.dead:
-            dead = sorted_.dead
+        result, dead = await apply_batch(self._store, sorted_.reports, sorted_.dead, stop)
+        if dead:
+            # after the apply decision: a crash before the offsets are stored replays the
+            # batch, whose reports then count as duplicates, and publishes these again
             await retry(
                 "kafka: dead letters", lambda: asyncio.to_thread(self._send_dead, dead), stop
             )
-        result = await self._store.apply_until_done(sorted_.reports, len(sorted_.dead), stop)
-        record(SOURCE, sorted_.reports, result, len(sorted_.dead))
+        record(SOURCE, sorted_.reports, result, len(dead))
         self._store_offsets(good)
 
     def _send_dead(self, dead: list[DeadLetter]) -> None:

@@ -10,6 +10,12 @@ from clima.store import ApplyResult
 APPLIED = Counter("clima_consumer_reports_applied_total", "Reports applied to Valkey", ["source"])
 DUPLICATES = Counter("clima_consumer_duplicates_total", "Reports already applied", ["source"])
 DEAD = Counter("clima_consumer_dead_letters_total", "Payloads set aside", ["source"])
+STORE_WAITS = Counter(
+    "clima_consumer_store_waits_total",
+    "Apply attempts Valkey could not take and that are retried, by reason "
+    "(oom: maxmemory reached; unreachable, loading, busy, readonly, misconf, auth)",
+    ["reason"],
+)
 END_TO_END = Histogram(
     "clima_consumer_end_to_end_seconds",
     "From acceptance by the api to the apply in Valkey",

@@ -8,6 +8,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
 from clima.common.amqp import ERRORS, AmqpLink
+from clima.consumers._apply import apply_batch
 from clima.consumers._decode import DeadLetter, sort_payloads
 from clima.consumers._metrics import record
 from clima.consumers.settings import ConsumerSettings
@@ -91,15 +92,16 @@ class RabbitSource:
         self, session: _Session, batch: list[AbstractIncomingMessage], stop: asyncio.Event
     ) -> None:
         sorted_ = sort_payloads([message.body for message in batch])
+        result, dead = await apply_batch(self._store, sorted_.reports, sorted_.dead, stop)
         try:
-            if sorted_.dead:
-                await self._send_dead(session.dead_channel, sorted_.dead)
+            if dead:  # after the apply decision, before the acks
+                await self._send_dead(session.dead_channel, dead)
         except ERRORS as exc:
-            # nothing of the batch was applied or acked: the broker delivers it again
+            # nothing was acked: the broker delivers the batch again, its reports count as
+            # duplicates and these letters are published then
             self._link.drop(f"dead letters not confirmed: {exc!r}")
             return
-        result = await self._store.apply_until_done(sorted_.reports, len(sorted_.dead), stop)
-        record(SOURCE, sorted_.reports, result, len(sorted_.dead))
+        record(SOURCE, sorted_.reports, result, len(dead))
         for message in batch:
             try:
                 await message.ack()

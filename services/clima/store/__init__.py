@@ -27,6 +27,7 @@ from clima.store._store import (
     DEDUPE_WINDOW_S,
     ApplyResult,
     Store,
+    StoreRejectedError,
     StoreSettings,
     StoreUnavailableError,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "WEATHER_COUNTS_HASH",
     "ApplyResult",
     "Store",
+    "StoreRejectedError",
     "StoreSettings",
     "StoreUnavailableError",
     "interval_key",

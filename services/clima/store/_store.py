@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -11,6 +12,12 @@ import valkey.asyncio as valkey
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
+from valkey.exceptions import (
+    NoPermissionError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    ResponseError,
+)
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
 from clima.common.retry import retry
@@ -56,7 +63,43 @@ class StoreSettings(BaseSettings):
 
 
 class StoreUnavailableError(Exception):
-    """Valkey cannot be reached now; the caller keeps the reports and retries."""
+    """Valkey cannot take the reports now (unreachable, full, loading, busy, read-only, failing
+    to persist); the caller keeps them and retries. `reason` names the cause for metrics."""
+
+    def __init__(self, message: str, reason: str = "unreachable") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class StoreRejectedError(Exception):
+    """Valkey (or the script's arguments) refused these reports for what they are: applying
+    them again can never succeed, so the caller sets them aside."""
+
+
+# error replies that say "not now": the same call succeeds once Valkey recovers
+_TRANSIENT_CODES = {
+    "BUSY": "busy",
+    "LOADING": "loading",
+    "MISCONF": "misconf",
+    "TRYAGAIN": "busy",
+    "MASTERDOWN": "readonly",
+    "NOREPLICAS": "readonly",
+    "CLUSTERDOWN": "unreachable",
+}
+
+
+def _classify(exc: ResponseError) -> StoreUnavailableError | StoreRejectedError:
+    """An error reply as "retry" (Valkey's state) or "set aside" (the reports' content)."""
+    if isinstance(exc, OutOfMemoryError) or str(exc).startswith("OOM"):
+        return StoreUnavailableError(f"valkey is full (maxmemory): {exc}", "oom")
+    if isinstance(exc, ReadOnlyError):
+        return StoreUnavailableError(f"valkey is read-only: {exc}", "readonly")
+    if isinstance(exc, NoPermissionError):
+        return StoreUnavailableError(f"valkey refused the user: {exc}", "auth")
+    code = str(exc).split(" ", 1)[0]
+    if code in _TRANSIENT_CODES:
+        return StoreUnavailableError(f"valkey: {exc}", _TRANSIENT_CODES[code])
+    return StoreRejectedError(f"valkey refused the batch: {exc}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,17 +132,21 @@ class Store:
     async def apply(self, reports: list[Report], dead_letters: int = 0) -> ApplyResult:
         """Applies reports once each and counts dead letters set aside with them.
 
-        Raises StoreUnavailableError when Valkey cannot take them; nothing is applied then.
+        Raises StoreUnavailableError when Valkey cannot take them now, StoreRejectedError when
+        it never will; nothing is applied then (the script is atomic).
         """
         if not reports and not dead_letters:
             return ApplyResult(0, 0)
         s = self._settings
         keys: list[str] = list(_FIXED_KEYS)
         rows = []
-        for report in reports:
-            row, report_keys = _report_args(report, s.interval_s)
-            rows.append(row)
-            keys.extend(report_keys)
+        try:
+            for report in reports:
+                row, report_keys = _report_args(report, s.interval_s)
+                rows.append(row)
+                keys.extend(report_keys)
+        except (KeyError, ValueError, OverflowError, OSError) as exc:
+            raise StoreRejectedError(f"report cannot be stored: {exc!r}") from exc
         args: list[str | int | bytes] = [
             s.stream_maxlen,
             s.averages_maxlen,
@@ -112,23 +159,35 @@ class Store:
             applied, duplicates = await self._script(keys=keys, args=args)
         except (ValkeyConnectionError, ValkeyTimeoutError, OSError) as exc:
             raise StoreUnavailableError(str(exc)) from exc
+        except ResponseError as exc:
+            raise _classify(exc) from exc
         return ApplyResult(int(applied), int(duplicates))
 
     async def apply_until_done(
-        self, reports: list[Report], dead_letters: int, stop: asyncio.Event
+        self,
+        reports: list[Report],
+        dead_letters: int,
+        stop: asyncio.Event,
+        on_wait: Callable[[StoreUnavailableError], None] | None = None,
     ) -> ApplyResult:
-        """Applies, retrying while Valkey is away (at most RECONNECT_CAP_S between attempts,
-        so a Valkey that is back is used within that); never gives the reports up.
+        """Applies, retrying while Valkey is away or cannot write (full, loading, busy,
+        read-only: at most RECONNECT_CAP_S between attempts, so a Valkey that is back is used
+        within that); never gives the reports up. `on_wait` hears each failed attempt.
 
         Raises StoreUnavailableError only when asked to stop while Valkey is still away, so
-        the caller exits without acknowledging and the broker delivers the reports again.
+        the caller exits without acknowledging and the broker delivers the reports again;
+        StoreRejectedError at once when Valkey will never take them.
         """
-        return await retry(
-            "valkey: apply",
-            lambda: self.apply(reports, dead_letters),
-            stop,
-            errors=(StoreUnavailableError,),
-        )
+
+        async def attempt() -> ApplyResult:
+            try:
+                return await self.apply(reports, dead_letters)
+            except StoreUnavailableError as exc:
+                if on_wait is not None:
+                    on_wait(exc)
+                raise
+
+        return await retry("valkey: apply", attempt, stop, errors=(StoreUnavailableError,))
 
     async def ping(self) -> bool:
         """True when Valkey answers."""
