@@ -8,6 +8,8 @@ name valkey-cli 7.2 reads, and 8.x still reads after ``VALKEYCLI_AUTH``), not fr
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from clima_operator.children import credentials
@@ -30,8 +32,39 @@ def _quoted(value: str) -> str:
     return f'"{escaped}"'
 
 
-def config_file(password: str) -> str:
-    """``valkey.conf``: every interface, the password, append-only files in /data."""
+MAXMEMORY_SHARE = Decimal("0.75")
+"""Share of the container's memory limit Valkey may fill with data. The rest is headroom the
+limit must also hold: the append-only rewrite's forked child (copy-on-write pages), client
+buffers and allocator fragmentation. Above maxmemory Valkey refuses writes (``noeviction``),
+so the consumers hold and retry; the kernel never OOM-kills it into a reload loop."""
+_SUFFIXES = {
+    "": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+}  # fmt: skip
+_QUANTITY = re.compile(r"^([0-9.]+(?:[eE][-+]?[0-9]+)?)(|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)$")
+
+
+def quantity_bytes(quantity: str) -> int | None:
+    """A Kubernetes memory quantity in bytes, or None when it is not one this reads."""
+    match = _QUANTITY.match(quantity)
+    if match is None:
+        return None
+    try:
+        return int(Decimal(match.group(1)) * _SUFFIXES[match.group(2)])
+    except InvalidOperation:
+        return None
+
+
+def maxmemory_bytes(memory_limit: str | None) -> int | None:
+    """Valkey's ``maxmemory`` for a container memory limit: MAXMEMORY_SHARE of it."""
+    limit = quantity_bytes(memory_limit) if memory_limit else None
+    return None if limit is None else int(limit * MAXMEMORY_SHARE)
+
+
+def config_file(password: str, maxmemory: int | None = None) -> str:
+    """``valkey.conf``: every interface, the password, append-only files in /data, and a
+    memory bound that refuses writes rather than evicting dedupe keys or counts."""
+    bound = f"maxmemory {maxmemory}\n" if maxmemory else ""
     return (
         "# Rendered by the Clima operator.\n"
         "bind * -::*\n"
@@ -39,7 +72,14 @@ def config_file(password: str) -> str:
         f"requirepass {_quoted(password)}\n"
         "appendonly yes\n"
         f"dir {DATA_DIR}\n"
+        f"{bound}"
+        "maxmemory-policy noeviction\n"
     )
+
+
+def _memory_limit(ctx: Context) -> str | None:
+    limits = ctx.spec.valkey.managed.resources.limits
+    return limits.memory if limits is not None else None
 
 
 PORTS = [("valkey", VALKEY_PORT)]
@@ -69,7 +109,8 @@ def build(ctx: Context) -> list[Manifest]:
     variables = [env_from_secret("REDISCLI_AUTH", secret, credentials.VALKEY_PASSWORD)]
     main = container(ctx, variables)
     password = ctx.credentials.get(credentials.VALKEY_PASSWORD)
-    rendered = {CONFIG_FILE: config_file(password)} if password is not None else {}
+    maxmemory = maxmemory_bytes(_memory_limit(ctx))
+    rendered = {CONFIG_FILE: config_file(password, maxmemory)} if password is not None else {}
     config = config_object(ctx, COMPONENT, "Secret", rendered) if rendered else None
     inputs = {"env": variables, "command": COMMAND, "config": rendered}
     return store_objects(
