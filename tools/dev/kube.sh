@@ -24,6 +24,17 @@ cordon_kwok() {
   kubectl get nodes -l type=kwok -o name 2>/dev/null | while read -r n; do kubectl "$verb" "$n" >/dev/null; done
 }
 
+# adopt_crd: a ClimaPipeline CRD left by an earlier release (the chart keeps it on uninstall)
+# or applied by hand would make helm refuse to install; mark it as this release's, as helm
+# documents for adopting existing objects.
+adopt_crd() {
+  local crd=crd/climapipelines.clima.io
+  kubectl get "$crd" >/dev/null 2>&1 || return 0
+  kubectl annotate "$crd" --overwrite meta.helm.sh/release-name=clima \
+    "meta.helm.sh/release-namespace=$namespace" >/dev/null
+  kubectl label "$crd" --overwrite app.kubernetes.io/managed-by=Helm >/dev/null
+}
+
 up() {
   step "Debian packages of the node (containerd, runc, CNI plugins, podman, buildah, ...)"
   bash tools/node/node.sh install
@@ -40,6 +51,7 @@ up() {
   cordon_kwok on
   bash tools/node/node.sh up
   step "helm install the operator from oci://$registry/charts/clima"
+  adopt_crd
   kubectl create namespace "$namespace" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   kubectl label namespace "$namespace" --overwrite pod-security.kubernetes.io/enforce=restricted >/dev/null
   helm upgrade --install clima "oci://$registry/charts/clima" --version "$version" --plain-http \

@@ -201,7 +201,7 @@ down() {
   pkill -f 'containerd-shim-runc-v2 -namespace k8s.io' 2>/dev/null || true
   # kubelet's volume mounts, containerd's sandbox and rootfs mounts, pods' network namespaces
   local m
-  for m in $(awk '{print $2}' /proc/mounts | grep -E "^($kubelet_root|/run/containerd|/run/netns/cni-)" | sort -r); do
+  for m in $(awk '{print $2}' /proc/mounts | { grep -E "^($kubelet_root|/run/containerd|/run/netns/cni-)" || true; } | sort -r); do
     umount -l "$m" 2>/dev/null || true
   done
   rm -f /run/netns/cni-* 2>/dev/null || true
@@ -210,7 +210,7 @@ down() {
     local chains; chains="$(iptables -t "$table" -S 2>/dev/null | awk '/^-N (KUBE-|CNI-)/{print $2}')"
     for chain in $chains; do iptables -t "$table" -F "$chain" 2>/dev/null || true; done
     # what is left jumping to them lives in the built-in chains
-    iptables -t "$table" -S 2>/dev/null | grep -E -- "-j (KUBE-|CNI-)" | sed 's/^-A/-D/' |
+    { iptables -t "$table" -S 2>/dev/null | grep -E -- "-j (KUBE-|CNI-)" || true; } | sed 's/^-A/-D/' |
       while read -r rule; do eval "iptables -t $table $rule" 2>/dev/null || true; done
     for chain in $chains; do iptables -t "$table" -X "$chain" 2>/dev/null || true; done
   done
