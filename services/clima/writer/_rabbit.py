@@ -32,7 +32,9 @@ class RabbitPublisher:
     async def _setup(self, connection: AbstractConnection) -> AbstractChannel:
         # every new channel: confirms on, queues declared (a crashed broker may have lost a
         # queue that was never made durable elsewhere)
-        channel = await connection.channel(publisher_confirms=True)
+        # a message no queue takes (the queue was deleted) comes back as basic.return before
+        # its confirm: raise it, never count it as confirmed
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await declare_queues(channel, self._queue)
         return channel
 
@@ -66,13 +68,14 @@ class RabbitPublisher:
                     headers={"municipality": key.decode()},
                 ),
                 routing_key=self._queue,
+                mandatory=True,
                 timeout=self._timeout_s,
             )
             for key, value in messages
         ]
         try:
             await asyncio.gather(*sends)
-        except DeliveryError as exc:  # the broker nacked: the connection itself is fine
+        except DeliveryError as exc:  # nacked or returned unroutable: the connection is fine
             raise BrokerUnavailableError(f"rabbitmq: {exc!r}") from exc
         except ERRORS as exc:
             # a confirm that never came is what a half-open connection looks like; a broken
