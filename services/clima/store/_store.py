@@ -138,13 +138,8 @@ class Store:
         if not reports and not dead_letters:
             return ApplyResult(0, 0)
         s = self._settings
-        keys: list[str] = list(_FIXED_KEYS)
-        rows = []
         try:
-            for report in reports:
-                row, report_keys = _report_args(report, s.interval_s)
-                rows.append(row)
-                keys.extend(report_keys)
+            keys, rows = _script_input(reports, s.interval_s)
         except (KeyError, ValueError, OverflowError, OSError) as exc:
             raise StoreRejectedError(f"report cannot be stored: {exc!r}") from exc
         args: list[str | int | bytes] = [
@@ -216,29 +211,38 @@ def _iso(event_ms: int) -> str:
     return f"{prefix}.{milli:03d}+00:00"
 
 
-_Row = tuple[str, str, str, str, str, str, int, str]
+_Row = tuple[str, str, str, str, str, str, int, str, int, int]
 
 
-def _report_args(report: Report, interval_s: int) -> tuple[_Row, tuple[str, ...]]:
-    """The script's row for a report and its five keys, in the order apply.lua reads them."""
-    municipality = municipality_by_code(report.municipality)
-    slug = municipality.slug
-    start = report.event_time_ms // 1000 // interval_s * interval_s
-    row = (
-        report.id,
-        municipality.name,
-        format(report.temperature_c, "g"),
-        format(report.humidity_pct, "g"),
-        weather_by_code(report.weather).name,
-        _iso(report.event_time_ms),
-        start,
-        slug,
-    )
-    keys = (
-        _keys.seen_key(report.id),
-        _keys.stream_key(slug),
-        _keys.latest_key(slug),
-        _keys.weather_counts_key(slug),
-        _keys.interval_key(start),
-    )
-    return row, keys
+def _script_input(reports: list[Report], interval_s: int) -> tuple[list[str], list[_Row]]:
+    """apply.lua's KEYS and rows: the fixed keys, one seen key per report, then each
+    municipality's three keys and each interval's key once (Lua indices, from 1)."""
+    keys: list[str] = [*_FIXED_KEYS, *(_keys.seen_key(r.id) for r in reports)]
+    index: dict[str, int] = {}
+    rows = []
+    for report in reports:
+        municipality = municipality_by_code(report.municipality)
+        slug = municipality.slug
+        start = report.event_time_ms // 1000 // interval_s * interval_s
+        if slug not in index:
+            index[slug] = len(keys) + 1
+            keys += [_keys.stream_key(slug), _keys.latest_key(slug), _keys.weather_counts_key(slug)]
+        interval = _keys.interval_key(start)
+        if interval not in index:
+            index[interval] = len(keys) + 1
+            keys.append(interval)
+        rows.append(
+            (
+                report.id,
+                municipality.name,
+                format(report.temperature_c, "g"),
+                format(report.humidity_pct, "g"),
+                weather_by_code(report.weather).name,
+                _iso(report.event_time_ms),
+                start,
+                slug,
+                index[slug],
+                index[interval],
+            )
+        )
+    return keys, rows

@@ -1,11 +1,12 @@
 -- Applies a batch of reports to the Clima model, each report at most once (by id).
 -- Every key comes through KEYS (named by _keys.py), none is built here:
 --   KEYS[1] weather counts, KEYS[2] municipalities, KEYS[3] averages stream, KEYS[4] stats,
---   then five per report i (base = 4 + 5 * (i - 1)): seen, stream, latest, weather counts of
---   its municipality, interval.
+--   then report i's seen key at KEYS[4 + i], then each municipality's stream, latest and
+--   weather counts (three in a row) and each interval once, at the indices its rows name.
 -- ARGV: stream_maxlen, averages_maxlen, dedupe_window_s, interval_ttl_s, dead_letters, then
 -- ARGV[6]: a JSON array of reports, each [id, name, temperature, humidity, weather, iso_time,
--- interval_start, slug] (one argument instead of 7 per report: far less to encode and parse).
+-- interval_start, slug, index of its stream key, index of its interval key] (one argument
+-- instead of 10 per report: far less to encode and parse).
 -- An id is new when `SET <seen key> 1 NX EX window` succeeds: one key per id, whatever the
 -- event time, so any resend within the window counts once at any clock time.
 -- Returns {applied, duplicates}. Runs atomically: a batch is applied whole or not at all.
@@ -18,23 +19,22 @@ local applied, duplicates = 0, 0
 local latest, weather_total, weather_local, intervals = {}, {}, {}, {}
 
 for i, r in ipairs(cjson.decode(ARGV[6])) do
-  local base = 4 + 5 * (i - 1)
-  local id = r[1]
-  if redis.call('SET', KEYS[base + 1], '1', 'NX', 'EX', window) then
+  local id, m, iv = r[1], r[9], r[10]
+  if redis.call('SET', KEYS[4 + i], '1', 'NX', 'EX', window) then
     applied = applied + 1
     local name, temp, hum, weather, iso, start = r[2], r[3], r[4], r[5], r[6], r[7]
-    redis.call('XADD', KEYS[base + 2], 'MAXLEN', '~', stream_maxlen, '*',
+    redis.call('XADD', KEYS[m], 'MAXLEN', '~', stream_maxlen, '*',
       'ts', iso, 'temperature', temp, 'humidity', hum, 'weather', weather, 'id', id)
-    latest[KEYS[base + 3]] = {name, temp, hum, weather, iso, r[8]}
+    latest[KEYS[m + 1]] = {name, temp, hum, weather, iso, r[8]}
     weather_total[weather] = (weather_total[weather] or 0) + 1
-    local wl = weather_local[KEYS[base + 4]] or {}
+    local wl = weather_local[KEYS[m + 2]] or {}
     wl[weather] = (wl[weather] or 0) + 1
-    weather_local[KEYS[base + 4]] = wl
-    local agg = intervals[KEYS[base + 5]] or {0, 0, 0, start}
+    weather_local[KEYS[m + 2]] = wl
+    local agg = intervals[KEYS[iv]] or {0, 0, 0, start}
     agg[1] = agg[1] + tonumber(temp)
     agg[2] = agg[2] + tonumber(hum)
     agg[3] = agg[3] + 1
-    intervals[KEYS[base + 5]] = agg
+    intervals[KEYS[iv]] = agg
   else
     duplicates = duplicates + 1
   end
