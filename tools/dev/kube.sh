@@ -52,6 +52,10 @@ up() {
   bash tools/node/node.sh up
   step "helm install the operator from oci://$registry/charts/clima"
   adopt_crd
+  if [ "$(kubectl get namespace "$namespace" -o jsonpath='{.status.phase}' 2>/dev/null)" = Terminating ]; then
+    echo "namespace $namespace is still being deleted (an earlier kube-down); waiting for it"
+    kubectl wait --for=delete "namespace/$namespace" --timeout=300s >/dev/null
+  fi
   kubectl create namespace "$namespace" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   kubectl label namespace "$namespace" --overwrite pod-security.kubernetes.io/enforce=restricted >/dev/null
   helm upgrade --install clima "oci://$registry/charts/clima" --version "$version" --plain-http \
