@@ -20,6 +20,7 @@ from clima_operator.spec import parse_spec
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
+OPERATOR_IMAGE = "127.0.0.1:5000/clima/clima:0.1.0"
 EXTERNAL_SECRET = {"name": "clima-external"}
 SPECS: dict[str, dict[str, Any]] = {
     "defaults": {},
@@ -44,7 +45,8 @@ EVERY_COMPONENT = {
 def _pods(spec: dict[str, Any], namespace: str) -> dict[str, dict[str, Any]]:
     """Each workload's pod template of a spec, as a bare Pod named after its component."""
     ctx = Context(
-        Owner("clima", namespace, "00000000-0000-0000-0000-000000000001"), parse_spec(spec)
+        Owner("clima", namespace, "00000000-0000-0000-0000-000000000001"),
+        parse_spec(spec, OPERATOR_IMAGE),  # a spec without image runs the operator's own
     )
     pods = {}
     for manifest in desired(ctx):
