@@ -2,7 +2,8 @@
 
 The session starts with ``tools/dev/kube.sh up`` exactly as a user's ``make kube-up`` runs
 it (packages, builds, images, chart push, helm install from oci://, the sample pipeline,
-1,000 + 100 reports reconciled in Valkey) and ends with ``kube.sh down``. Every pod here is a
+1,000 + 100 reports reconciled in Valkey) and ends with ``kube.sh down --keep-cluster`` (the
+node goes; the control plane and registry stay for the other suites' fixtures). Every pod here is a
 real container under containerd on this machine.
 """
 
@@ -34,9 +35,12 @@ def kube_up() -> Iterator[subprocess.CompletedProcess[str]]:
         tail = "\n".join((done.stdout + done.stderr).splitlines()[-60:])
         pytest.fail(f"make kube-up failed ({done.returncode}); last lines:\n{tail}")
     yield done
+    # the node only: the control plane and registry serve the other suites' fixtures too,
+    # whose teardown comes later (.ci/run stops them at the very end)
     down = subprocess.run(
-        ["bash", str(KUBE), "down"], capture_output=True, text=True, timeout=600, check=False
-    )
+        ["bash", str(KUBE), "down", "--keep-cluster"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
     (OUT / "kube-down.log").write_text(down.stdout + down.stderr)
 
 

@@ -3,7 +3,9 @@
 # build and push every image, push the chart, `helm install` the operator from oci://, apply
 # samples/pipeline.yaml (Grafana off: no Grafana image can be built here), wait for Ready,
 # send reports through the api Service and the proxy's /tweet, and print what Valkey counted.
-#   kube.sh up | down | env
+#   kube.sh up | down [--keep-cluster] | env
+# (--keep-cluster: stop the pipeline, the operator and the node, leave the control plane and
+# the registry to whoever else uses them, as the test suites do)
 # A second `up` reuses everything built and running. Progress lines carry elapsed seconds.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -89,6 +91,10 @@ down() {
     cordon_kwok off
   fi
   bash tools/node/node.sh down
+  if [ "${1:-}" = --keep-cluster ]; then
+    echo "kube-down (node only) took $((SECONDS - t0))s; the control plane and registry stay up"
+    return 0
+  fi
   step "control plane and registry"
   bash tools/cluster/cluster.sh down
   bash tools/registry/registry.sh down
@@ -104,7 +110,7 @@ env_() {
 
 case "${1:-}" in
   up) up ;;
-  down) down ;;
+  down) shift; down "$@" ;;
   env) env_ ;;
   *) sed -n '2,7p' "$0" >&2; exit 2 ;;
 esac

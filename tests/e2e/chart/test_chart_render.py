@@ -148,6 +148,7 @@ def test_operator_deployment_runs_clima_operator_safely(helm: Helm, namespace: s
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "healthz"}
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env == {
+        "CLIMA_OPERATOR_DEFAULT_IMAGE": "127.0.0.1:5000/clima/clima:0.1.0",
         "CLIMA_OPERATOR_NAMESPACES": namespace,
         "CLIMA_OPERATOR_RECONCILE_INTERVAL": "30",
         "CLIMA_OPERATOR_REQUEST_TIMEOUT": "30",
