@@ -6,35 +6,21 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+# the e2e suites' polling helper, shared rather than written again
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+from kube_support import eventually  # noqa: E402
+
+__all__ = ["eventually"]
 KUBE = ROOT / "tools" / "dev" / "kube.sh"
 TRAFFIC = ROOT / "tools" / "node" / "traffic.py"
 SAMPLE = ROOT / "tools" / "node" / "sample.py"
 OUT = ROOT / "out"
 PIPELINE = "clima"
-
-
-def eventually(check: Callable[[], Any], timeout: float, interval: float = 2.0) -> Any:
-    """Calls ``check`` until it returns something truthy without AssertionError."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-        else:
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"still false after {timeout}s")
-        time.sleep(interval)
 
 
 @dataclass

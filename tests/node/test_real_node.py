@@ -77,7 +77,9 @@ def test_pods_deleted_under_traffic_lose_nothing_and_count_nothing_twice(
             cluster.kubectl(
                 "delete", "pod", "-l", f"app.kubernetes.io/component={component}", "--wait=false"
             )
-            eventually(lambda: cluster.condition("Ready").get("status") == "True", timeout=180)
+            eventually(
+                lambda: cluster.condition("Ready").get("status") == "True", timeout=180, interval=2
+            )
         out, _ = traffic.communicate(timeout=600)
     finally:
         traffic.kill()
@@ -99,12 +101,12 @@ def test_bad_image_and_crash_loop_degrade_then_recover(cluster: Cluster) -> None
         return True
 
     cluster.patch_spec({"writer": {"image": "127.0.0.1:5000/clima/does-not-exist:0"}})
-    eventually(lambda: degraded_by("ImagePullBackOff"), timeout=60)
+    eventually(lambda: degraded_by("ImagePullBackOff"), timeout=60, interval=2)
     # an image whose container cannot run `clima`: it exits at once, again and again
     cluster.patch_spec({"writer": {"image": "docker.io/valkey/valkey:8.0"}})
-    eventually(lambda: degraded_by("CrashLoopBackOff"), timeout=180)
+    eventually(lambda: degraded_by("CrashLoopBackOff"), timeout=180, interval=2)
     cluster.patch_spec({"writer": {"image": None}})
-    eventually(lambda: cluster.condition("Ready").get("status") == "True", timeout=180)
+    eventually(lambda: cluster.condition("Ready").get("status") == "True", timeout=180, interval=2)
     assert cluster.condition("Degraded").get("status") != "True"
     print(cluster.traffic(reports=50, tweets=10))
 

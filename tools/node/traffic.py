@@ -23,7 +23,6 @@ from typing import Any
 import httpx
 
 BATCH = 50
-PACE = 0.0  # seconds between two requests (--pace)
 
 
 def kubectl(*args: str, stdin: str | None = None) -> str:
@@ -76,10 +75,16 @@ def valkey_stats(namespace: str, pipeline: str) -> dict[str, int]:
 
 
 def send(
-    client: httpx.Client, url: str, bodies: list[dict[str, Any]], batch: bool, deadline: float
+    client: httpx.Client,
+    url: str,
+    bodies: list[dict[str, Any]],
+    batch: bool,
+    deadline: float,
+    *,
+    pace: float,
 ) -> int:
     """Posts until every body got 202 (resending 503s with the same ids); returns resends."""
-    time.sleep(PACE)
+    time.sleep(pace)
     resends = 0
     while True:
         try:
@@ -105,8 +110,6 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to settle")
     parser.add_argument("--pace", type=float, default=0.0, help="seconds between two requests")
     args = parser.parse_args()
-    global PACE  # noqa: PLW0603 - one setting of a command-line script
-    PACE = args.pace
     rng, run = random.Random(), uuid.uuid4().hex[:8]
     api = service_url(args.namespace, f"{args.pipeline}-api", "http")
     proxy = service_url(args.namespace, f"{args.pipeline}-proxy", "http")
@@ -117,11 +120,18 @@ def main() -> None:
     with httpx.Client(timeout=10) as client:
         singles = ids[: min(100, args.reports)]
         for report_id in singles:
-            resends += send(client, f"{api}/clima", [seed_report(rng, report_id)], False, deadline)
+            resends += send(
+                client,
+                f"{api}/clima",
+                [seed_report(rng, report_id)],
+                False,
+                deadline,
+                pace=args.pace,
+            )
         rest = ids[len(singles) : args.reports]
         for i in range(0, len(rest), BATCH):
             bodies = [seed_report(rng, r) for r in rest[i : i + BATCH]]
-            resends += send(client, f"{api}/clima/batch", bodies, True, deadline)
+            resends += send(client, f"{api}/clima/batch", bodies, True, deadline, pace=args.pace)
         for report_id in ids[args.reports :]:
             resends += send(
                 client, f"{proxy}/tweet", [seed_report(rng, report_id)], False, deadline
