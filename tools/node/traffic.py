@@ -134,7 +134,12 @@ def main() -> None:
             resends += send(client, f"{api}/clima/batch", bodies, True, deadline, pace=args.pace)
         for report_id in ids[args.reports :]:
             resends += send(
-                client, f"{proxy}/tweet", [seed_report(rng, report_id)], False, deadline
+                client,
+                f"{proxy}/tweet",
+                [seed_report(rng, report_id)],
+                False,
+                deadline,
+                pace=args.pace,
             )
     sent = time.monotonic() - started
     print(
