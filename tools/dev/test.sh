@@ -13,6 +13,13 @@ step "types (mypy --strict)"
 step "installing and starting Kafka, RabbitMQ and Valkey"
 bash tools/local/infra.sh install
 bash tools/local/infra.sh up
+if ! dpkg -s libfaketime >/dev/null 2>&1; then
+  step "installing libfaketime (a test moves the api's clock across an hour)"
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q \
+    --no-install-recommends faketime >/dev/null \
+    || { apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null \
+         && apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends faketime; }
+fi
 step "installing headless Chromium (for the local view's page test)"
 bash tools/dev/chromium.sh
 step "building the local Kubernetes control plane, kwok and helm (first time ~20 min, then cached)"

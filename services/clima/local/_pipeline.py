@@ -152,13 +152,16 @@ class LocalPipeline:
         """Base URL of the api."""
         return f"http://127.0.0.1:{self.ports.api}"
 
-    def restart(self, name: str, timeout_s: float = 60) -> None:
-        """Starts a stopped or killed process again as `start()` did, and waits until ready."""
+    def restart(self, name: str, timeout_s: float = 60, env: dict[str, str] | None = None) -> None:
+        """Starts a stopped or killed process again as `start()` did, and waits until ready.
+
+        `env` adds variables to this start only (a test moving one process's clock)."""
         process = self.processes.get(name)
         if process is not None and process.poll() is None:
             raise RuntimeError(f"{name} is still running (pid {process.pid})")
         args, extra, url = self._specs[name]
-        self._spawn(name, args, extra, url)
+        self._spawn(name, args, {**extra, **(env or {})}, url)
+        self._specs[name] = (args, extra, url)
         self._wait_ready(name, timeout_s)
 
     def _spawn(self, name: str, args: list[str], extra: dict[str, str], ready_url: str) -> None:
