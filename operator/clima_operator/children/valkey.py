@@ -61,9 +61,9 @@ def maxmemory_bytes(memory_limit: str | None) -> int | None:
     return None if limit is None else int(limit * MAXMEMORY_SHARE)
 
 
-def config_file(password: str, maxmemory: int | None = None) -> str:
-    """``valkey.conf``: every interface, the password, append-only files in /data, and a
-    memory bound that refuses writes rather than evicting dedupe keys or counts."""
+def config_file(password: str, maxmemory: int | None = None, fsync: str = "everysec") -> str:
+    """``valkey.conf``: every interface, the password, append-only files in /data fsynced as
+    asked, and a memory bound that refuses writes rather than evicting dedupe keys or counts."""
     bound = f"maxmemory {maxmemory}\n" if maxmemory else ""
     return (
         "# Rendered by the Clima operator.\n"
@@ -71,6 +71,7 @@ def config_file(password: str, maxmemory: int | None = None) -> str:
         f"port {VALKEY_PORT}\n"
         f"requirepass {_quoted(password)}\n"
         "appendonly yes\n"
+        f"appendfsync {fsync}\n"
         f"dir {DATA_DIR}\n"
         f"{bound}"
         "maxmemory-policy noeviction\n"
@@ -110,7 +111,10 @@ def build(ctx: Context) -> list[Manifest]:
     main = container(ctx, variables)
     password = ctx.credentials.get(credentials.VALKEY_PASSWORD)
     maxmemory = maxmemory_bytes(_memory_limit(ctx))
-    rendered = {CONFIG_FILE: config_file(password, maxmemory)} if password is not None else {}
+    fsync = ctx.spec.valkey.managed.append_fsync
+    rendered = (
+        {CONFIG_FILE: config_file(password, maxmemory, fsync)} if password is not None else {}
+    )
     config = config_object(ctx, COMPONENT, "Secret", rendered) if rendered else None
     inputs = {"env": variables, "command": COMMAND, "config": rendered}
     return store_objects(

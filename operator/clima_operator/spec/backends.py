@@ -79,6 +79,12 @@ class ManagedValkey(SpecModel):
         default_resources("50m", "64Mi", "256Mi"), description=RESOURCES_HELP
     )
     storage: Storage = Field(given(size="1Gi"), description=_STORAGE)
+    append_fsync: Literal["everysec", "always"] = Field(
+        "everysec",
+        description="When Valkey fsyncs its append-only file: everysec (a node crash may lose "
+        "about the last second of applies) or always (every apply is on disk before the "
+        "consumers commit it; slower, see docs/guarantees.md).",
+    )
 
 
 class ExternalKafka(SpecModel):

@@ -9,6 +9,7 @@ import pytest
 
 from clima_operator.children import Context, desired
 from clima_operator.children.valkey import maxmemory_bytes, quantity_bytes
+from clima_operator.spec import InvalidSpecError
 
 Build = Callable[..., Context]
 
@@ -52,3 +53,21 @@ def test_quantity_bytes(quantity: str, expected: int | None) -> None:
 def test_maxmemory_of_nothing_is_nothing() -> None:
     """No limit means no maxmemory line."""
     assert maxmemory_bytes(None) is None
+
+
+def test_append_only_file_fsyncs_every_second_by_default(make_ctx: Build) -> None:
+    """The default is Valkey's own everysec, now stated in the rendered file."""
+    assert "appendfsync everysec" in _conf(make_ctx())
+
+
+def test_append_fsync_always_is_rendered_when_asked(make_ctx: Build) -> None:
+    """spec.valkey.managed.appendFsync: always makes every apply durable before it returns."""
+    conf = _conf(make_ctx({"valkey": {"managed": {"appendFsync": "always"}}}))
+    assert "appendfsync always" in conf
+    assert "appendfsync everysec" not in conf
+
+
+def test_an_unknown_fsync_policy_is_refused_by_name(make_ctx: Build) -> None:
+    """`no` (leave it to the kernel) is not offered: the error names the field."""
+    with pytest.raises(InvalidSpecError, match=r"spec\.valkey\.managed\.appendFsync"):
+        make_ctx({"valkey": {"managed": {"appendFsync": "no"}}})
