@@ -27,8 +27,10 @@ _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {
     "asctime",
     "taskName",
 }
-# kopf's object logger: its OperatorSettings and whether to post the record as an Event.
-_KOPF_PRIVATE = frozenset({"settings", "k8s_skip"})
+# Attributes libraries attach for their own formatters, which are no context: kopf's object
+# logger its OperatorSettings and whether to post the record as an Event, uvicorn a copy of
+# the message with terminal colours.
+_PRIVATE = frozenset({"settings", "k8s_skip", "color_message"})
 _KOPF_REF = "k8s_ref"
 # Keys of every JSON line; a field of the same name never replaces them.
 _BASE_KEYS = ("time", "level", "logger", "message")
@@ -38,7 +40,7 @@ def fields(record: logging.LogRecord) -> dict[str, Any]:
     """The context fields a record carries (``extra=``, an adapter's, kopf's object)."""
     found: dict[str, Any] = {}
     for key, value in vars(record).items():
-        if key in _RECORD_ATTRIBUTES or key in _KOPF_PRIVATE or key.startswith("_"):
+        if key in _RECORD_ATTRIBUTES or key in _PRIVATE or key.startswith("_"):
             continue
         if key == _KOPF_REF and isinstance(value, Mapping):
             found["object"] = {k: v for k, v in value.items() if v is not None}

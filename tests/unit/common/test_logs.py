@@ -161,3 +161,15 @@ def test_every_entry_point_uses_the_one_set_up() -> None:
         clima.writer.server,
     ):
         assert module.configure is logs.configure, module.__name__
+
+
+def test_library_formatting_attributes_are_no_fields() -> None:
+    """uvicorn's coloured copy of its message is not repeated as a field."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.TextFormatter())
+    logger = _logger("t.uvicorn")
+    logger.addHandler(handler)
+    logger.warning("Started server process [%d]", 7, extra={"color_message": "\x1b[36m%d\x1b[0m"})
+    logger.removeHandler(handler)
+    assert stream.getvalue().rstrip().endswith("t.uvicorn: Started server process [7]")
