@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from bench.run import EXTRA, RESULTS, ROOT, SCENARIOS, STATE, Scenario, Step, infra, run_scenario
+from bench.run import EXTRA, RESULTS, ROOT, SCENARIOS, Scenario, Step, infra, run_scenario
 from bench.system import describe
 
 METRICS = (
@@ -122,7 +122,7 @@ def main() -> None:
             for s in chosen
         ]
     env = infra("up")
-    machine = describe(ROOT, STATE)
+    machine = describe(ROOT)
     rows: list[dict[str, Any]] = []
     started = time.monotonic()
     try:

@@ -150,6 +150,16 @@ def verdicts(summary: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _code(machine: dict[str, Any], settings: dict[str, Any]) -> str:
+    """The revision measured: ``git describe`` (``-dirty`` with uncommitted changes)."""
+    code = str(machine.get("git_describe") or machine.get("git_commit") or "unknown")
+    if machine.get("dirty"):
+        code += " (uncommitted changes)"
+    if settings.get("services_trial_copy"):
+        code += ", services from a trial copy"
+    return code
+
+
 def markdown(
     machine: dict[str, Any], command: str, settings: dict[str, Any], summary: list[dict[str, Any]]
 ) -> str:
@@ -163,8 +173,7 @@ def markdown(
         "",
         f"Machine: {m['nproc']} CPUs, {m['cpu_model']}, {m['memory_gb']} GB, Linux {m['kernel']}, "
         f"Python {m['python']}; {m['kafka']}, RabbitMQ {m['rabbitmq']}, Valkey {m['valkey']}; "
-        f"code {m['git_commit']}{' + local changes in services/' if m['services_dirty'] else ''}"
-        f" ({settings['services']}). Load average (1, 5, 15 min) {m['loadavg_start']} at the "
+        f"code {_code(m, settings)}. Load average (1, 5, 15 min) {m['loadavg_start']} at the "
         f"start, {m['loadavg_end']} at the end; {m['duration_s']} s in all. The load generator "
         "runs on the same cores.",
         "",

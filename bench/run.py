@@ -384,7 +384,7 @@ def main() -> None:
         parser.error(f"--only: none of {args.only!r} is a scenario")
     started = time.monotonic()
     env = infra("up")
-    machine = describe(ROOT, STATE)
+    machine = describe(ROOT)
     machine["loadavg_start"] = [round(v, 2) for v in os.getloadavg()]
     rows: list[dict[str, Any]] = []
     try:
@@ -403,7 +403,9 @@ def main() -> None:
         "seconds": args.seconds,
         "named_share": NAMED_SHARE,
         "stream_maxlen": STREAM_MAXLEN,
-        "services": str(args.services or ROOT / "services"),
+        # the path as given is in the command; the result records only that it was not the
+        # revision's own services/
+        "services_trial_copy": args.services is not None,
         "api_workers": args.api_workers,
         "scenarios": [asdict(s) for s in chosen],
     }

@@ -69,8 +69,23 @@ def _run(*cmd: str) -> str:
     return done.stdout.strip()
 
 
-def describe(repo: Path, state_dir: Path) -> dict[str, object]:
-    """The machine, the software and the code a result belongs to."""
+def revision(repo: Path) -> dict[str, object]:
+    """The code a result belongs to, and never where the checkout lies on this machine.
+
+    ``describe`` is ``git describe --always --dirty`` (a tag if there is one, else the short
+    commit; ``-dirty`` when tracked files differ from it); ``dirty`` says the same as a flag.
+    """
+    git = shutil.which("git") or "git"
+    changes = _run(git, "-C", str(repo), "status", "--porcelain", "--untracked-files=no")
+    return {
+        "git_commit": _run(git, "-C", str(repo), "rev-parse", "--short", "HEAD"),
+        "git_describe": _run(git, "-C", str(repo), "describe", "--always", "--dirty"),
+        "dirty": bool(changes),
+    }
+
+
+def describe(repo: Path) -> dict[str, object]:
+    """The machine, the software and the code revision a result belongs to."""
     model = ""
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -83,8 +98,6 @@ def describe(repo: Path, state_dir: Path) -> dict[str, object]:
     )
     kafka = sorted(p.name for p in (Path.home() / ".cache" / "clima").glob("kafka-*"))
     valkey = _run(shutil.which("valkey-server") or "valkey-server", "--version")
-    git = shutil.which("git") or "git"
-    dirty = bool(_run(git, "-C", str(repo), "status", "--porcelain", "--", "services"))
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "nproc": os.cpu_count(),
@@ -92,10 +105,8 @@ def describe(repo: Path, state_dir: Path) -> dict[str, object]:
         "memory_gb": round(mem_kb / 1024 / 1024, 1),
         "kernel": platform.release(),
         "python": platform.python_version(),
-        "git_commit": _run(git, "-C", str(repo), "rev-parse", "--short", "HEAD"),
-        "services_dirty": dirty,
+        **revision(repo),
         "kafka": kafka[-1] if kafka else "",
         "rabbitmq": _run("dpkg-query", "-W", "-f", "${Version}", "rabbitmq-server"),
         "valkey": next((w for w in valkey.split() if w.startswith("v=")), valkey)[2:],
-        "state_dir": str(state_dir),
     }

@@ -176,7 +176,8 @@ class KubeClient:
         try:
             self._call("DELETE", kind.path(namespace, name), body)
         except (NotFoundError, ConflictError):
-            logger.debug("%s %s/%s was already gone or replaced", kind.kind, namespace, name)
+            context = {"namespace": namespace, "object": f"{kind.kind}/{name}"}
+            logger.debug("Already gone or replaced", extra=context)
 
     def post_event(self, body: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
         """Record a core/v1 Event about an object (shown by ``kubectl describe``)."""

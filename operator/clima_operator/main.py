@@ -8,7 +8,8 @@ from pathlib import Path
 import kopf
 import kubernetes
 
-from clima_operator import kube, logs, metrics
+from clima.common import logs
+from clima_operator import kube, metrics
 from clima_operator.crd import GROUP
 from clima_operator.handlers import children, pipeline
 from clima_operator.reconciler import Reconciler
@@ -16,6 +17,9 @@ from clima_operator.resync import Resync
 from clima_operator.settings import OperatorSettings
 
 logger = logging.getLogger(__name__)
+# kopf reports every successful handler run and aiohttp every liveness probe; the reconciler
+# logs what actually changed. DEBUG shows them again.
+QUIET_LOGGERS = ("kopf.objects", "aiohttp.access")
 
 
 def load_dashboards(folder: Path | None) -> dict[str, str]:
@@ -71,7 +75,9 @@ def build_resync(
 def main() -> None:
     """Run the operator until SIGINT/SIGTERM."""
     settings = OperatorSettings()
-    logs.configure(settings.log_level, settings.log_format)
+    logs.configure(
+        settings.log_level, json_lines=settings.log_format == "json", quiet=QUIET_LOGGERS
+    )
     kube.load_configuration()
     client = kube.KubeClient(kubernetes.client.ApiClient(), settings.request_timeout)
     reconciler = Reconciler(
@@ -83,7 +89,7 @@ def main() -> None:
     metrics.serve(settings.bind_address, settings.metrics_port)
     resync = build_resync(client, reconciler, settings)
     scope = ", ".join(settings.namespaces) or "all namespaces"
-    logger.info("Clima operator serving %s", scope)
+    logger.info("Clima operator started", extra={"namespaces": scope})
     resync.start()
     try:
         kopf.run(

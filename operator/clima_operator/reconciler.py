@@ -199,17 +199,18 @@ class Reconciler:
         except ClusterError as error:
             if error.status != FORBIDDEN:
                 raise
-            logger.warning("Cannot list pods in %s (%s); status from controllers only",
-                           owner.namespace, error.message)  # fmt: skip
+            logger.warning("Cannot list pods (%s); status from controllers only", error.message,
+                           extra=_context(owner.namespace, owner.name))  # fmt: skip
             return []
 
     def _event(self, body: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
         meta = body["metadata"]
-        logger.info("%s/%s %s: %s", meta["namespace"], meta["name"], reason, message)
+        context = {**_context(meta["namespace"], meta["name"]), "reason": reason}
+        logger.info("%s", message, extra=context)
         try:
             self.events(body, kind, reason, message)
         except ClusterError as error:  # an Event is a courtesy; never fail a pass for one
-            logger.warning("Could not post event %s about %s: %s", reason, meta["name"], error)
+            logger.warning("Could not post the Event: %s", error, extra=context)
 
     def _observe_secrets(
         self, owner: Owner, manifests: list[Manifest], live: dict[ChildKey, Manifest]
@@ -324,6 +325,11 @@ class Reconciler:
 
 
 _CALM = {"Suspended", "ComponentsNotReady"}
+
+
+def _context(namespace: str, name: str) -> dict[str, str]:
+    """The log fields naming a pipeline (see ``clima.common.logs``)."""
+    return {"namespace": namespace, "pipeline": name}
 
 
 def _ready_of(status: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -38,7 +38,9 @@ class Resync:
             try:
                 self._reconcile(namespace, name)
             except Exception:
-                logger.exception("Periodic reconcile of %s/%s failed", namespace, name)
+                logger.exception(
+                    "Periodic reconcile failed", extra={"namespace": namespace, "pipeline": name}
+                )
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):

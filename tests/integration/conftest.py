@@ -12,15 +12,29 @@ import valkey
 from clima.local import LocalPipeline, Ports, read_infra_env
 
 ROOT = Path(__file__).resolve().parents[2]
-STATE = Path(os.environ.get("CLIMA_STATE_DIR", ROOT / ".state"))
+# `make test` names its own instance's script (tools/dev/test-infra.sh, which it stops at the
+# end); run by hand, the suite starts or reuses `make up`'s.
+INFRA_SH = Path(os.environ.get("CLIMA_INFRA_SH", ROOT / "tools/local/infra.sh"))
 TEST_DB = 1  # `make up` uses db 0; tests never touch it
+
+
+def infra_config() -> dict[str, str]:
+    """What the instance uses: its state folder, env file and ports (``infra.sh config``)."""
+    done = subprocess.run([INFRA_SH, "config"], check=True, capture_output=True, text=True)
+    return dict(line.split("=", 1) for line in done.stdout.splitlines())
+
+
+@pytest.fixture(scope="session")
+def infra_sh() -> Path:
+    """The script that runs the instance the suite uses (see INFRA_SH)."""
+    return INFRA_SH
 
 
 @pytest.fixture(scope="session")
 def infra() -> dict[str, str]:
     """Starts (or reuses) the brokers and Valkey; returns their addresses for the services."""
-    subprocess.run([ROOT / "tools/local/infra.sh", "up"], check=True)
-    env = read_infra_env(STATE / "infra" / "env")
+    subprocess.run([INFRA_SH, "up"], check=True)
+    env = read_infra_env(Path(infra_config()["env"]))
     env["VALKEY_SERVICE_URL"] = env["VALKEY_SERVICE_URL"].rsplit("/", 1)[0] + f"/{TEST_DB}"
     return env
 

@@ -10,9 +10,24 @@ step "lint (ruff, import contracts, generated code)"
 bash tools/dev/proto.sh --check
 step "types (mypy --strict)"
 .venv/bin/mypy
-step "installing and starting Kafka, RabbitMQ and Valkey"
+step "installing and starting Kafka, RabbitMQ and Valkey (this run's own: tools/dev/test-infra.sh)"
 bash tools/local/infra.sh install
-bash tools/local/infra.sh up
+# Stopped and emptied when the run ends, passed or failed or interrupted;
+# CLIMA_KEEP_TEST_INFRA=1 leaves them running for a look (tools/dev/test-infra.sh down later).
+stop_infra() {
+  if [[ -n ${CLIMA_KEEP_TEST_INFRA:-} ]]; then
+    step "keeping this run's Kafka, RabbitMQ and Valkey: $(bash tools/dev/test-infra.sh config | grep -E '^(kafka|rabbit|valkey|env)=' | tr '\n' ' ')"
+  else
+    step "stopping this run's Kafka, RabbitMQ and Valkey"
+    bash tools/dev/test-infra.sh down --purge || echo "could not stop them: see tools/dev/test-infra.sh status" >&2
+  fi
+}
+trap stop_infra EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+bash tools/dev/test-infra.sh up
+# the integration suite starts and reads the instance through this script
+export CLIMA_INFRA_SH=$PWD/tools/dev/test-infra.sh
 if ! dpkg -s libfaketime >/dev/null 2>&1; then
   step "installing libfaketime (a test moves the api's clock across an hour)"
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q \

@@ -7,10 +7,15 @@
 #   tools/local/infra.sh down    [--purge] [component...]  stop (--purge: delete data too)
 #   tools/local/infra.sh start|stop component...        same as up/down for chosen ones
 #   tools/local/infra.sh status                         one line per component
+#   tools/local/infra.sh config                         state folder, env file and ports, key=value
 #
 # Components: kafka rabbit valkey (default: all three).
-# After `up`, source "$CLIMA_STATE_DIR/infra/env" for KAFKA_BROKER, RABBITMQ_URL and
-# VALKEY_SERVICE_URL. Generated passwords live in "$CLIMA_STATE_DIR/infra/secrets.env".
+# After `up`, source "$CLIMA_STATE_DIR/infra/env" for KAFKA_BROKER, RABBITMQ_URL,
+# VALKEY_SERVICE_URL and REDISCLI_AUTH (valkey-cli's password variable, so that
+# `valkey-cli -p <port> -n 0 …` just works). Generated passwords live in
+# "$CLIMA_STATE_DIR/infra/secrets.env". Ports: CLIMA_KAFKA_PORT (9092),
+# CLIMA_KAFKA_CONTROLLER_PORT (Kafka's + 1), CLIMA_RABBIT_PORT (5672), CLIMA_RABBIT_DIST_PORT
+# (RabbitMQ's + 20000), CLIMA_EPMD_PORT (4369), CLIMA_VALKEY_PORT (6379).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -100,13 +105,16 @@ load_secrets() {
   source "$f"
 }
 
+# The URL names Valkey's `default` user: given `redis://:password@`, valkey-cli 8.0 sends AUTH
+# with an empty user name and is refused (NOAUTH); valkey-py and the services accept both.
 write_env() {
   local f=$STATE/env
   (umask 077; cat >"$f" <<EOF
 # Clima local infrastructure, written by tools/local/infra.sh up
 export KAFKA_BROKER=$HOST:$KAFKA_PORT
 export RABBITMQ_URL=amqp://$CLIMA_RABBIT_USER:$CLIMA_RABBIT_PASSWORD@$HOST:$RABBIT_PORT/
-export VALKEY_SERVICE_URL=redis://:$CLIMA_VALKEY_PASSWORD@$HOST:$VALKEY_PORT/0
+export VALKEY_SERVICE_URL=redis://default:$CLIMA_VALKEY_PASSWORD@$HOST:$VALKEY_PORT/0
+export REDISCLI_AUTH=$CLIMA_VALKEY_PASSWORD
 EOF
   )
   say "wrote $f"
@@ -459,6 +467,12 @@ cmd_down() {
   if [[ -n $purge && ${#args[@]} -eq 0 ]]; then rm -f "$STATE/secrets.env" "$STATE/env"; say "credentials deleted"; fi
 }
 
+cmd_config() {  # what this instance uses, for scripts and tests: key=value lines
+  printf '%s=%s\n' state "$STATE" env "$STATE/env" host "$HOST" \
+    kafka "$KAFKA_PORT" kafka-controller "$KAFKA_CONTROLLER_PORT" rabbit "$RABBIT_PORT" \
+    rabbit-dist "$RABBIT_DIST_PORT" epmd "$EPMD_PORT" valkey "$VALKEY_PORT"
+}
+
 cmd_status() {
   local c pid port
   for c in "${ALL[@]}"; do
@@ -476,12 +490,13 @@ lock() { mkdir -p "$STATE" && chmod 700 "$STATE"; exec 9>"$STATE/.lock"; flock -
 
 main() {
   local cmd=${1:-}; shift || true
-  [[ $cmd == status || $cmd == help || -z $cmd ]] || lock
+  [[ $cmd == status || $cmd == config || $cmd == help || -z $cmd ]] || lock
   case $cmd in
     install) cmd_install "$@" ;;
     up|start) cmd_up "$@" ;;
     down|stop) cmd_down "$@" ;;
     status) cmd_status ;;
+    config) cmd_config ;;
     *) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
        [[ $cmd == -h || $cmd == --help || $cmd == help ]] ;;
   esac

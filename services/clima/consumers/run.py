@@ -32,7 +32,7 @@ async def serve(
     stop = asyncio.Event()
     worker = asyncio.create_task(source.run(stop))
     signal_task = asyncio.create_task(wait_for_signal())
-    logger.info("%s consumer started", source_name)
+    logger.info("consumer started", extra={"source": source_name})
     await asyncio.wait({worker, signal_task}, return_when=asyncio.FIRST_COMPLETED)
     asked_to_stop = signal_task.done()
     stop.set()
@@ -47,7 +47,7 @@ async def serve(
         signal_task.cancel()
         probes.close()
         await store.close()
-    logger.info("%s consumer stopped", source_name)
+    logger.info("consumer stopped", extra={"source": source_name})
 
 
 def main(source_name: Source) -> None:

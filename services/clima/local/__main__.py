@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from clima.common.logs import configure
 from clima.local._burst import burst, summary
 from clima.local._pipeline import LocalPipeline
 
@@ -75,6 +76,7 @@ def main() -> None:
     start.add_argument("--reports", type=int, default=3000)
     sub.add_parser("down")
     args = parser.parse_args()
+    configure("WARNING")  # what goes wrong; progress is printed
     if args.command == "up":
         up(args.mode, args.reports)
     else:

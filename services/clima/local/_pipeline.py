@@ -172,7 +172,7 @@ class LocalPipeline:
             self.processes[name] = subprocess.Popen(  # noqa: S603 - our own program
                 cmd, env=env, stdout=log, stderr=subprocess.STDOUT
             )
-        logger.info("started %s (pid %s)", name, self.processes[name].pid)
+        logger.info("started", extra={"service": name, "pid": self.processes[name].pid})
 
     def _wait_ready(self, name: str, timeout_s: float) -> None:
         url = self._specs[name][2]
@@ -207,7 +207,9 @@ class LocalPipeline:
             try:
                 process.wait(timeout_s)
             except subprocess.TimeoutExpired:
-                logger.error("%s ignored SIGTERM for %ss; killing it", name, timeout_s)
+                logger.error(
+                    "ignored SIGTERM for %ss; killing it", timeout_s, extra={"service": name}
+                )
                 process.kill()
                 process.wait()
         return process.returncode
