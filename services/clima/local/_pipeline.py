@@ -162,12 +162,17 @@ class LocalPipeline:
         for name in list(self.processes):
             self._wait_ready(name, timeout_s)
 
+    def view(self, port: int) -> Process:
+        """The local page of the dashboard's panels (on loopback, the view's default)."""
+        url = f"http://127.0.0.1:{port}/"
+        return Process("view", ["view"], {f"{wiring.VIEW_PREFIX}PORT": str(port)}, url)
+
     def start_view(self, port: int, timeout_s: float = 30) -> str:
         """Starts the local page of the dashboard's panels; returns its URL."""
-        url = f"http://127.0.0.1:{port}/"
-        self._spawn("view", ["view"], {f"{wiring.VIEW_PREFIX}PORT": str(port)}, url)
-        self._wait_ready("view", timeout_s)
-        return url
+        view = self.view(port)
+        self._spawn(view.name, view.args, view.env, view.ready_url)
+        self._wait_ready(view.name, timeout_s)
+        return view.ready_url
 
     @property
     def api_url(self) -> str:
