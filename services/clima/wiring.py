@@ -4,7 +4,8 @@ chart must agree on for a pipeline to connect.
 - which brokers each mode writes to (and so which consumers run);
 - the port each process listens on, and the brokers' and Valkey's ports;
 - the environment variables a deployment sets and the settings classes read;
-- the defaults both ends of a broker assume (topic, queue, partitions).
+- the defaults both ends of a broker assume (topic, queue, partitions), and the one
+  settings class both ends read them with (``BrokerSettings``).
 
 The settings classes (``clima.<process>.settings``, ``clima.store.StoreSettings``) take their
 defaults and variable names from here, the operator's builders (``clima_operator.children``,
@@ -27,7 +28,8 @@ This module imports nothing of Clima, so every process and the operator can read
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from pydantic import AliasChoices
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # --- modes and brokers ------------------------------------------------------------------
 
@@ -113,3 +115,23 @@ RABBITMQ_URL_ENV = Variable("RABBITMQ_URL", ("CLIMA_RABBITMQ_URL",))
 RABBIT_QUEUE_ENV = Variable("CLIMA_RABBIT_QUEUE")
 VALKEY_URL_ENV = Variable("VALKEY_SERVICE_URL")
 STREAM_MAXLEN_ENV = Variable("CLIMA_STREAM_MAXLEN")
+
+
+class BrokerSettings(BaseSettings):
+    """The brokers as the writer and the consumers both read them: the same variables, the
+    same defaults (each process's settings class adds its own prefixed fields)."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    kafka_broker: str = Field(
+        default=f"127.0.0.1:{KAFKA_PORT}", validation_alias=KAFKA_BROKER_ENV.alias()
+    )
+    kafka_topic: str = Field(default=KAFKA_TOPIC, validation_alias=KAFKA_TOPIC_ENV.alias())
+    kafka_partitions: int = Field(
+        default=KAFKA_PARTITIONS,
+        ge=1,
+        validation_alias=KAFKA_PARTITIONS_ENV.alias(),
+        description="partitions of the topic, for whichever of writer and consumer creates it",
+    )
+    rabbitmq_url: str | None = Field(default=None, validation_alias=RABBITMQ_URL_ENV.alias())
+    rabbit_queue: str = Field(default=RABBIT_QUEUE, validation_alias=RABBIT_QUEUE_ENV.alias())

@@ -1,15 +1,15 @@
-"""Settings of the writer process (prefix CLIMA_WRITER_, plus the shared broker names and the
-seed's; clima.wiring says which is which)."""
+"""Settings of the writer (prefix CLIMA_WRITER_); the broker fields shared with the
+consumers come from clima.wiring.BrokerSettings."""
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from clima import wiring
 
 Mode = wiring.Mode
 
 
-class WriterSettings(BaseSettings):
+class WriterSettings(wiring.BrokerSettings):
     """Where the writer listens and which brokers it writes to."""
 
     model_config = SettingsConfigDict(env_prefix=wiring.WRITER_PREFIX, extra="ignore")
@@ -18,23 +18,6 @@ class WriterSettings(BaseSettings):
         default=wiring.DEFAULT_MODE,
         validation_alias=wiring.MODE_ENV.alias(),
         description="kafka, rabbit, both (every report to both) or random (each report to one)",
-    )
-    kafka_broker: str = Field(
-        default=f"127.0.0.1:{wiring.KAFKA_PORT}",
-        validation_alias=wiring.KAFKA_BROKER_ENV.alias(),
-    )
-    kafka_topic: str = Field(
-        default=wiring.KAFKA_TOPIC, validation_alias=wiring.KAFKA_TOPIC_ENV.alias()
-    )
-    kafka_partitions: int = Field(
-        default=wiring.KAFKA_PARTITIONS,
-        ge=1,
-        validation_alias=wiring.KAFKA_PARTITIONS_ENV.alias(),
-        description="partitions of the topic, when the writer is the one to create it",
-    )
-    rabbitmq_url: str | None = Field(default=None, validation_alias=wiring.RABBITMQ_URL_ENV.alias())
-    rabbit_queue: str = Field(
-        default=wiring.RABBIT_QUEUE, validation_alias=wiring.RABBIT_QUEUE_ENV.alias()
     )
     host: str = "0.0.0.0"
     port: int = Field(default=wiring.WRITER_GRPC_PORT, ge=0, le=65535)

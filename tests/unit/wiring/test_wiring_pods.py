@@ -193,17 +193,23 @@ def _check_kafka(rendered: Rendered, edges: Edges, source: str, bootstrap: str) 
     assert f"PLAINTEXT://:{number}" in rendered.files("kafka")["server.properties"]
 
 
+def _check_external(rendered: Rendered, source: str, url: str, external: Any, port: int) -> None:
+    """`url` is the spec's external address (`port` when it names none), with the password of
+    the spec's secretRef."""
+    parts, ref = urlsplit(url), external.secret_ref
+    assert ref is not None
+    host, _, number = external.address.partition(":")
+    assert (parts.hostname, parts.port) == (host, int(number or port)), source
+    assert parts.password == rendered.secret(ref.name, ref.key), source
+
+
 def _check_rabbit(rendered: Rendered, edges: Edges, source: str, url: str | None) -> None:
     assert url is not None, f"{source} has no RabbitMQ URL"
     parts, spec = urlsplit(url), rendered.ctx.spec.rabbitmq
     address = f"{parts.hostname}:{parts.port}"
     if spec.type == "external":
-        ref = spec.external.secret_ref
-        assert ref is not None
-        expected = spec.external.address or ""
-        assert address == (expected if ":" in expected else f"{expected}:{wiring.RABBITMQ_PORT}")
+        _check_external(rendered, source, url, spec.external, wiring.RABBITMQ_PORT)
         assert parts.username == spec.external.username, source
-        assert parts.password == rendered.secret(ref.name, ref.key), source
         return
     number = edges.managed(source, address, "rabbitmq", "amqp")
     config = rendered.files("rabbitmq")["rabbitmq.conf"]
@@ -216,10 +222,7 @@ def _check_valkey(rendered: Rendered, edges: Edges, source: str, url: str) -> No
     parts, spec = urlsplit(url), rendered.ctx.spec.valkey
     address = f"{parts.hostname}:{parts.port}"
     if spec.type == "external":
-        ref = spec.external.secret_ref
-        assert ref is not None
-        assert address == spec.external.address, source
-        assert parts.password == rendered.secret(ref.name, ref.key), source
+        _check_external(rendered, source, url, spec.external, wiring.VALKEY_PORT)
         return
     number = edges.managed(source, address, "valkey", "valkey")
     config = rendered.files("valkey")["valkey.conf"]
