@@ -46,6 +46,7 @@ from clima_operator.spec.components import (
 )
 
 __all__ = [
+    "BROKER_FIELDS",
     "GRAFANA_IMAGE",
     "KAFKA_IMAGE",
     "MAX_NAME_LENGTH",
