@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from pydantic import BaseModel
 from pydantic_settings import BaseSettings
 from wiring_support import LISTENS, SETTINGS, check_reads, resolve
 
@@ -26,7 +27,7 @@ from clima.proxy.settings import ProxySettings
 from clima.store import StoreSettings
 from clima.writer.settings import WriterSettings
 from clima_operator.children import Context, Owner, credentials, desired
-from clima_operator.spec import parse_spec
+from clima_operator.spec import RetentionSpec, parse_spec
 
 Manifest = dict[str, Any]
 OWNER = Owner(name="demo", namespace="ns", uid="uid-demo")
@@ -315,6 +316,31 @@ def test_every_pod_starts_its_settings_and_reaches_its_services(spec: Manifest) 
     processes = check_pipeline(rendered)
     consumers = {("consumer", broker) for broker in wiring.brokers_of(rendered.ctx.spec.mode)}
     assert processes == {("api",), ("proxy",), ("writer",), *consumers}
+
+
+def _bound(model: type[BaseModel], field: str, name: str) -> int:
+    """A field's `ge` or `le` bound."""
+    (found,) = [getattr(b, name) for b in model.model_fields[field].metadata if hasattr(b, name)]
+    return int(found)
+
+
+_STREAM_MIN = _bound(RetentionSpec, "stream_max_len", "ge")
+_STREAM_MAX = _bound(RetentionSpec, "stream_max_len", "le")
+_STORE_MIN = _bound(StoreSettings, "stream_maxlen", "ge")
+_STORE_REFUSES = pytest.mark.xfail(
+    _STREAM_MIN < _STORE_MIN,
+    strict=True,
+    reason=f"the CRD accepts retention.streamMaxLen from {_STREAM_MIN}, the store's settings "
+    f"only from {_STORE_MIN}: the consumers of such a pipeline would not start",
+)
+
+
+@pytest.mark.parametrize(
+    "value", [pytest.param(_STREAM_MIN, marks=_STORE_REFUSES, id="minimum"), _STREAM_MAX]
+)
+def test_every_stream_length_the_crd_accepts_starts_the_consumers(value: int) -> None:
+    """The bounds of retention.streamMaxLen in the CRD are values the consumers start with."""
+    check_pipeline(Rendered({"retention": {"streamMaxLen": value}}))
 
 
 def _env_item(rendered: Rendered, component: str, name: str) -> Manifest:
