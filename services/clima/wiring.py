@@ -10,10 +10,11 @@ chart must agree on for a pipeline to connect.
 The settings classes (``clima.<process>.settings``, ``clima.store.StoreSettings``) take their
 defaults and variable names from here, the operator's builders (``clima_operator.children``,
 ``clima_operator.spec``) their ports, variables and mode rules, the local runner
-(``clima.local``) its ports and variables. The chart's template cannot import Python, so
-``tests/unit/test_wiring.py`` checks its copy of the mode rule against this module, and
-``tests/unit/operator/test_operator_wiring.py`` starts every settings class from the
-environment of every pod the operator renders.
+(``clima.local``) its ports and variables, ``clima`` its consumer choices. The chart's
+template cannot import Python, so ``tests/unit/wiring/test_wiring_chart.py`` checks its copy
+of the mode rule against this module; ``tests/unit/wiring/test_wiring_pods.py`` starts every
+settings class from the environment of every pod the operator renders, and
+``test_wiring_local.py`` from the environment the local runner gives each process.
 
 Variable names. Broker facts the writer and the consumers must share (a broker's address,
 the topic, the queue, the topic's partitions) have one name without a process prefix, so one
