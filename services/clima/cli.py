@@ -4,17 +4,26 @@ import argparse
 import os
 import sys
 
+from clima import wiring
+
 
 def main(argv: list[str] | None = None) -> None:
     """Parses the subcommand and runs that process until it is told to stop."""
     parser = argparse.ArgumentParser(prog="clima", description="Run one Clima process.")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("api", help="HTTP api on :8080 (POST /clima, /clima/batch)")
-    sub.add_parser("proxy", help="HTTP /tweet on :8081 and gRPC pass-through on :50052")
-    sub.add_parser("writer", help="gRPC writer on :50051 publishing to Kafka and/or RabbitMQ")
+    sub.add_parser("api", help=f"HTTP api on :{wiring.API_PORT} (POST /clima, /clima/batch)")
+    sub.add_parser(
+        "proxy",
+        help=f"HTTP /tweet on :{wiring.PROXY_HTTP_PORT} "
+        f"and gRPC pass-through on :{wiring.PROXY_GRPC_PORT}",
+    )
+    sub.add_parser(
+        "writer",
+        help=f"gRPC writer on :{wiring.WRITER_GRPC_PORT} publishing to Kafka and/or RabbitMQ",
+    )
     consumer = sub.add_parser("consumer", help="apply reports from a broker to Valkey")
-    consumer.add_argument("source", choices=["kafka", "rabbit"])
-    sub.add_parser("view", help="local page of the dashboard's panels on :8090")
+    consumer.add_argument("source", choices=wiring.BROKERS)
+    sub.add_parser("view", help=f"local page of the dashboard's panels on :{wiring.VIEW_PORT}")
     sub.add_parser("operator", help="the Kubernetes operator (same as clima-operator)")
     args = parser.parse_args(argv)
     if args.command == "api":

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from clima import wiring
+from clima.wiring import KAFKA_PORT, RABBITMQ_PORT, VALKEY_PORT
 from clima_operator.children import credentials
 from clima_operator.children._meta import Context
 from clima_operator.children._pods import env, env_from_secret
 
-KAFKA_PORT = 9092
-RABBITMQ_PORT = 5672
-VALKEY_PORT = 6379
 RABBITMQ_USER = "clima"
+# Read by no Clima process: the URLs below expand them, Grafana's data source reads Valkey's.
+RABBITMQ_PASSWORD_ENV = "RABBITMQ_PASSWORD"  # noqa: S105 - a variable's name
+VALKEY_PASSWORD_ENV = "VALKEY_PASSWORD"  # noqa: S105 - a variable's name
 
 
 def _split(address: str, default_port: int) -> tuple[str, int]:
@@ -47,8 +49,11 @@ def rabbitmq_env(ctx: Context) -> list[dict[str, Any]]:
         host, number = ctx.owner.child("rabbitmq"), RABBITMQ_PORT
         user, ref = RABBITMQ_USER, None
     return [
-        _password(ctx, "RABBITMQ_PASSWORD", ref, credentials.RABBITMQ_PASSWORD),
-        env("RABBITMQ_URL", f"amqp://{user}:$(RABBITMQ_PASSWORD)@{host}:{number}/"),
+        _password(ctx, RABBITMQ_PASSWORD_ENV, ref, credentials.RABBITMQ_PASSWORD),
+        env(
+            wiring.RABBITMQ_URL_ENV.name,
+            f"amqp://{user}:$({RABBITMQ_PASSWORD_ENV})@{host}:{number}/",
+        ),
     ]
 
 
@@ -64,7 +69,7 @@ def valkey_password(ctx: Context) -> dict[str, Any]:
     """``VALKEY_PASSWORD`` from the managed credentials or the external secretRef."""
     valkey = ctx.spec.valkey
     ref = valkey.external.secret_ref if valkey.type == "external" else None
-    return _password(ctx, "VALKEY_PASSWORD", ref, credentials.VALKEY_PASSWORD)
+    return _password(ctx, VALKEY_PASSWORD_ENV, ref, credentials.VALKEY_PASSWORD)
 
 
 def valkey_env(ctx: Context) -> list[dict[str, Any]]:
@@ -72,5 +77,5 @@ def valkey_env(ctx: Context) -> list[dict[str, Any]]:
     host, number = valkey_address(ctx)
     return [
         valkey_password(ctx),
-        env("VALKEY_SERVICE_URL", f"redis://:$(VALKEY_PASSWORD)@{host}:{number}/0"),
+        env(wiring.VALKEY_URL_ENV.name, f"redis://:$({VALKEY_PASSWORD_ENV})@{host}:{number}/0"),
     ]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from clima import wiring
+from clima_operator.children import proxy
 from clima_operator.children._clima import Process, clima_deployment
 from clima_operator.children._meta import Context, Manifest, metadata
 from clima_operator.children._pods import env, http_probe, port, service
 
 COMPONENT = "api"
-HTTP_PORT = 8080
+HTTP_PORT = wiring.API_PORT
 
 
 def process(ctx: Context) -> Process:
@@ -19,7 +21,9 @@ def process(ctx: Context) -> Process:
         component=COMPONENT,
         settings=api,
         args=["api"],
-        env=[env("GRPC_SERVER_URL", f"{ctx.owner.child('proxy')}:50052")],
+        env=[
+            env(wiring.UPSTREAM_ENV.name, f"{ctx.owner.child(proxy.COMPONENT)}:{proxy.GRPC_PORT}")
+        ],
         ports=[port("http", HTTP_PORT)],
         liveness=http_probe("/healthz", "http"),
         readiness=http_probe("/readyz", "http", period=5),

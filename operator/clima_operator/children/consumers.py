@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from clima import wiring
 from clima_operator.children._clima import Process, clima_deployment
 from clima_operator.children._connections import kafka_bootstrap, rabbitmq_env, valkey_env
 from clima_operator.children._meta import Context, Manifest
@@ -12,13 +13,17 @@ from clima_operator.spec import ConsumerSpec
 
 KAFKA_COMPONENT = "kafka-consumer"
 RABBIT_COMPONENT = "rabbit-consumer"
-HTTP_PORT = 9102
+HTTP_PORT = wiring.CONSUMER_PROBE_PORT
 
 
 def _process(
-    ctx: Context, component: str, settings: ConsumerSpec, broker: str, source: list[dict[str, Any]]
+    ctx: Context,
+    component: str,
+    settings: ConsumerSpec,
+    broker: wiring.Broker,
+    source: list[dict[str, Any]],
 ) -> Process:
-    retention = env("CLIMA_STREAM_MAXLEN", str(ctx.spec.retention.stream_max_len))
+    retention = env(wiring.STREAM_MAXLEN_ENV.name, str(ctx.spec.retention.stream_max_len))
     return Process(
         component=component,
         settings=settings,
@@ -33,14 +38,17 @@ def _process(
 
 def kafka_process(ctx: Context) -> Process:
     """The Kafka consumer process."""
-    source = [env("KAFKA_BROKER", kafka_bootstrap(ctx)), env("CLIMA_KAFKA_TOPIC", "clima")]
-    return _process(ctx, KAFKA_COMPONENT, ctx.spec.kafka_consumer, "kafka", source)
+    source = [
+        env(wiring.KAFKA_BROKER_ENV.name, kafka_bootstrap(ctx)),
+        env(wiring.KAFKA_TOPIC_ENV.name, wiring.KAFKA_TOPIC),
+    ]
+    return _process(ctx, KAFKA_COMPONENT, ctx.spec.kafka_consumer, wiring.KAFKA, source)
 
 
 def rabbit_process(ctx: Context) -> Process:
     """The RabbitMQ consumer process."""
-    source = [*rabbitmq_env(ctx), env("CLIMA_RABBIT_QUEUE", "clima")]
-    return _process(ctx, RABBIT_COMPONENT, ctx.spec.rabbit_consumer, "rabbit", source)
+    source = [*rabbitmq_env(ctx), env(wiring.RABBIT_QUEUE_ENV.name, wiring.RABBIT_QUEUE)]
+    return _process(ctx, RABBIT_COMPONENT, ctx.spec.rabbit_consumer, wiring.RABBIT, source)
 
 
 def build(ctx: Context) -> list[Manifest]:

@@ -14,7 +14,11 @@ from typing import Any
 import yaml
 
 from clima_operator.children import credentials
-from clima_operator.children._connections import valkey_address, valkey_password
+from clima_operator.children._connections import (
+    VALKEY_PASSWORD_ENV,
+    valkey_address,
+    valkey_password,
+)
 from clima_operator.children._meta import Context, Manifest, metadata
 from clima_operator.children._pods import (
     TMP_MOUNT,
@@ -52,7 +56,7 @@ def datasources(ctx: Context) -> dict[str, str]:
         "isDefault": True,
         "editable": False,
         "jsonData": {"client": "standalone"},
-        "secureJsonData": {"password": "$__env{VALKEY_PASSWORD}"},
+        "secureJsonData": {"password": f"$__env{{{VALKEY_PASSWORD_ENV}}}"},
     }
     document = {"apiVersion": 1, "datasources": [source]}
     return {"clima-valkey.yaml": yaml.safe_dump(document, sort_keys=False)}

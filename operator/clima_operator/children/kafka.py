@@ -13,7 +13,7 @@ import base64
 import hashlib
 from typing import Any
 
-from clima_operator.children._connections import KAFKA_PORT
+from clima.wiring import KAFKA_PORT
 from clima_operator.children._meta import Context, Manifest
 from clima_operator.children._pods import env, tcp_probe
 from clima_operator.children._store import config_object, store_container, store_objects

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from clima.wiring import KAFKA_PORT, RABBITMQ_PORT, VALKEY_PORT
 from clima_operator.children import api, consumers, grafana, kafka, proxy, rabbitmq, valkey, writer
-from clima_operator.children._connections import KAFKA_PORT, RABBITMQ_PORT, VALKEY_PORT
 from clima_operator.children._meta import Context, Manifest, metadata, selector_labels
 
 ANYONE: tuple[str, ...] | None = None

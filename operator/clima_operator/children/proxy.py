@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from clima import wiring
+from clima_operator.children import writer
 from clima_operator.children._clima import Process, clima_deployment
 from clima_operator.children._meta import Context, Manifest
 from clima_operator.children._pods import env, http_probe, port, service
 
 COMPONENT = "proxy"
-HTTP_PORT = 8081
-GRPC_PORT = 50052
+HTTP_PORT = wiring.PROXY_HTTP_PORT
+GRPC_PORT = wiring.PROXY_GRPC_PORT
 
 
 def process(ctx: Context) -> Process:
@@ -17,7 +19,9 @@ def process(ctx: Context) -> Process:
         component=COMPONENT,
         settings=ctx.spec.proxy,
         args=["proxy"],
-        env=[env("GRPC_SERVER_URL", f"{ctx.owner.child('writer')}:50051")],
+        env=[
+            env(wiring.UPSTREAM_ENV.name, f"{ctx.owner.child(writer.COMPONENT)}:{writer.GRPC_PORT}")
+        ],
         ports=[port("http", HTTP_PORT), port("grpc", GRPC_PORT)],
         liveness=http_probe("/healthz", "http"),
         readiness=http_probe("/readyz", "http", period=5),

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from clima.wiring import RABBITMQ_PORT
 from clima_operator.children import credentials
-from clima_operator.children._connections import RABBITMQ_PORT, RABBITMQ_USER
+from clima_operator.children._connections import RABBITMQ_USER
 from clima_operator.children._meta import Context, Manifest
 from clima_operator.children._pods import env, exec_probe, tcp_probe
 from clima_operator.children._store import config_object, store_container, store_objects

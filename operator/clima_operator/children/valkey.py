@@ -12,8 +12,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from clima.wiring import VALKEY_PORT
 from clima_operator.children import credentials
-from clima_operator.children._connections import VALKEY_PORT
 from clima_operator.children._meta import Context, Manifest
 from clima_operator.children._pods import env_from_secret, exec_probe, tcp_probe
 from clima_operator.children._store import config_object, store_container, store_objects

@@ -4,25 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from clima import wiring
 from clima_operator.children._clima import Process, clima_deployment
 from clima_operator.children._connections import kafka_bootstrap, rabbitmq_env
 from clima_operator.children._meta import Context, Manifest
 from clima_operator.children._pods import env, grpc_probe, http_probe, port, service
 
 COMPONENT = "writer"
-GRPC_PORT = 50051
-HTTP_PORT = 9101
+GRPC_PORT = wiring.WRITER_GRPC_PORT
+HTTP_PORT = wiring.WRITER_PROBE_PORT
 
 
 def environment(ctx: Context) -> list[dict[str, Any]]:
     """The writer's environment: the mode and only the brokers that mode uses."""
     values = [
-        env("WRITER_TARGET", ctx.spec.mode),
-        env("CLIMA_KAFKA_TOPIC", "clima"),
-        env("CLIMA_RABBIT_QUEUE", "clima"),
+        env(wiring.MODE_ENV.name, ctx.spec.mode),
+        env(wiring.KAFKA_TOPIC_ENV.name, wiring.KAFKA_TOPIC),
+        env(wiring.RABBIT_QUEUE_ENV.name, wiring.RABBIT_QUEUE),
     ]
     if ctx.spec.uses_kafka:
-        values.append(env("KAFKA_BROKER", kafka_bootstrap(ctx)))
+        values.append(env(wiring.KAFKA_BROKER_ENV.name, kafka_bootstrap(ctx)))
     if ctx.spec.uses_rabbit:
         values.extend(rabbitmq_env(ctx))
     return values

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
+from clima import wiring
 from clima_operator.errors import InvalidSpecError
 from clima_operator.spec._base import Image, Quantity, Resources, SpecModel, cel, cel_rules, given
 from clima_operator.spec.backends import (
@@ -45,6 +46,7 @@ from clima_operator.spec.components import (
 )
 
 __all__ = [
+    "BROKER_FIELDS",
     "GRAFANA_IMAGE",
     "KAFKA_IMAGE",
     "MAX_NAME_LENGTH",
@@ -80,19 +82,20 @@ __all__ = [
 MAX_NAME_LENGTH = 40
 _NAME_PATTERN = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
-Mode = Literal["kafka", "rabbit", "both", "random"]
-KAFKA_MODES: frozenset[str] = frozenset({"kafka", "both", "random"})
-RABBIT_MODES: frozenset[str] = frozenset({"rabbit", "both", "random"})
+#: The spec's field of each broker (clima.wiring names the brokers).
+BROKER_FIELDS: dict[wiring.Broker, str] = {wiring.KAFKA: "kafka", wiring.RABBIT: "rabbitmq"}
 
 
-def _mode_rule(broker: str, modes: tuple[str, ...]) -> dict[str, Any]:
+def _mode_rule(broker: wiring.Broker) -> dict[str, Any]:
+    """The CEL rule refusing a disabled broker that spec.mode writes to."""
+    field, modes = BROKER_FIELDS[broker], wiring.modes_using(broker)
     listed = ", ".join(f"'{mode}'" for mode in modes)
     spoken = ", ".join(modes[:-1]) + f" or {modes[-1]}"
     return cel(
-        f"!has(self.mode) || !(self.mode in [{listed}]) || !has(self.{broker}) || "
-        f"!has(self.{broker}.type) || self.{broker}.type != 'disabled'",
-        f"spec.{broker}.type must not be disabled when spec.mode is {spoken}",
-        f".{broker}.type",
+        f"!has(self.mode) || !(self.mode in [{listed}]) || !has(self.{field}) || "
+        f"!has(self.{field}.type) || self.{field}.type != 'disabled'",
+        f"spec.{field}.type must not be disabled when spec.mode is {spoken}",
+        f".{field}.type",
         "FieldValueInvalid",
     )
 
@@ -101,14 +104,11 @@ class PipelineSpec(SpecModel):
     """Desired state of a Clima pipeline: api, proxy, writer, brokers, consumers, Valkey."""
 
     model_config = ConfigDict(
-        json_schema_extra=cel_rules(
-            _mode_rule("kafka", ("kafka", "both", "random")),
-            _mode_rule("rabbitmq", ("rabbit", "both", "random")),
-        )
+        json_schema_extra=cel_rules(*(_mode_rule(broker) for broker in wiring.BROKERS))
     )
 
-    mode: Mode = Field(
-        "both",
+    mode: wiring.Mode = Field(
+        wiring.DEFAULT_MODE,
         description="Where the writer sends reports: kafka, rabbit, both (each report to both) "
         "or random (one of the two per report).",
     )
@@ -124,9 +124,12 @@ class PipelineSpec(SpecModel):
         False, description="Stop reconciling: children are neither updated nor repaired."
     )
     api: ApiSpec = Field(given(), description="The HTTP api.")
-    proxy: ComponentSpec = Field(given(), description="The proxy (HTTP :8081, gRPC :50052).")
+    proxy: ComponentSpec = Field(
+        given(),
+        description=f"The proxy (HTTP :{wiring.PROXY_HTTP_PORT}, gRPC :{wiring.PROXY_GRPC_PORT}).",
+    )
     writer: ComponentSpec = Field(
-        given(), description="The writer (gRPC :50051) feeding the brokers."
+        given(), description=f"The writer (gRPC :{wiring.WRITER_GRPC_PORT}) feeding the brokers."
     )
     kafka_consumer: ConsumerSpec = Field(
         given(), description="The Kafka consumer; deployed when spec.mode uses Kafka."
@@ -146,21 +149,21 @@ class PipelineSpec(SpecModel):
 
     @model_validator(mode="after")
     def _brokers_of_mode_enabled(self) -> PipelineSpec:
-        if self.mode in KAFKA_MODES and self.kafka.type == "disabled":
-            raise ValueError(f"kafka.type must not be disabled when mode is {self.mode}")
-        if self.mode in RABBIT_MODES and self.rabbitmq.type == "disabled":
-            raise ValueError(f"rabbitmq.type must not be disabled when mode is {self.mode}")
+        for broker in wiring.brokers_of(self.mode):
+            field = BROKER_FIELDS[broker]
+            if getattr(self, field).type == "disabled":
+                raise ValueError(f"{field}.type must not be disabled when mode is {self.mode}")
         return self
 
     @property
     def uses_kafka(self) -> bool:
         """Whether the mode sends reports through Kafka."""
-        return self.mode in KAFKA_MODES
+        return wiring.KAFKA in wiring.brokers_of(self.mode)
 
     @property
     def uses_rabbit(self) -> bool:
         """Whether the mode sends reports through RabbitMQ."""
-        return self.mode in RABBIT_MODES
+        return wiring.RABBIT in wiring.brokers_of(self.mode)
 
 
 def validate_name(name: str) -> None:

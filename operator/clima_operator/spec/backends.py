@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
+from clima import wiring
 from clima_operator.spec._base import (
     RESOURCES_HELP,
     BootstrapServers,
@@ -98,7 +99,9 @@ class ExternalKafka(SpecModel):
 class ExternalRabbitmq(SpecModel):
     """A RabbitMQ server the operator does not run."""
 
-    address: HostPort | None = Field(None, description="host or host:port (port 5672 if absent).")
+    address: HostPort | None = Field(
+        None, description=f"host or host:port (port {wiring.RABBITMQ_PORT} if absent)."
+    )
     username: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(
         "clima", description="User the writer and consumer log in as."
     )
@@ -110,7 +113,9 @@ class ExternalRabbitmq(SpecModel):
 class ExternalValkey(SpecModel):
     """A Valkey (or Redis 7) server the operator does not run."""
 
-    address: HostPort | None = Field(None, description="host or host:port (port 6379 if absent).")
+    address: HostPort | None = Field(
+        None, description=f"host or host:port (port {wiring.VALKEY_PORT} if absent)."
+    )
     secret_ref: SecretKeyRef | None = Field(
         None, description="Secret key holding the password (URL-safe characters only)."
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from clima import wiring
 from clima_operator.children import Context, Manifest, components
 from clima_operator.status.conditions import invalid, phase, stamp, summarize
 from clima_operator.status.pods import selected
@@ -22,7 +23,7 @@ def endpoints(ctx: Context) -> dict[str, str]:
     base = f"{ctx.owner.namespace}.svc"
     found = {
         "api": f"http://{ctx.owner.child('api')}.{base}:80",
-        "proxy": f"http://{ctx.owner.child('proxy')}.{base}:8081",
+        "proxy": f"http://{ctx.owner.child('proxy')}.{base}:{wiring.PROXY_HTTP_PORT}",
     }
     if ctx.spec.grafana.enabled:
         found["grafana"] = f"http://{ctx.owner.child('grafana')}.{base}:80"

@@ -1,19 +1,21 @@
 """Settings of the api process (prefix CLIMA_API_, plus the seed's GRPC_SERVER_URL)."""
 
-from pydantic import AliasChoices, Field
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from clima import wiring
 
 
 class ApiSettings(BaseSettings):
     """Where the api listens, where it sends reports, and its limits."""
 
-    model_config = SettingsConfigDict(env_prefix="CLIMA_API_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=wiring.API_PREFIX, extra="ignore")
 
     host: str = "0.0.0.0"
-    port: int = Field(default=8080, ge=0, le=65535)
+    port: int = Field(default=wiring.API_PORT, ge=0, le=65535)
     upstream: str = Field(
-        default="127.0.0.1:50052",
-        validation_alias=AliasChoices("GRPC_SERVER_URL", "CLIMA_API_UPSTREAM"),
+        default=f"127.0.0.1:{wiring.PROXY_GRPC_PORT}",
+        validation_alias=wiring.UPSTREAM_ENV.alias("CLIMA_API_UPSTREAM"),
         description="gRPC address of the proxy (or directly the writer), host:port",
     )
     rpc_timeout_s: float = Field(default=10.0, gt=0, description="deadline of each gRPC call")

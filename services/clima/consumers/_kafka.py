@@ -128,7 +128,9 @@ class KafkaSource:
         s = self._settings
         await retry(
             "kafka: ensure topics",
-            lambda: asyncio.to_thread(_ensure_both, s.kafka_broker, s.kafka_topic, s.dead_topic),
+            lambda: asyncio.to_thread(
+                _ensure_both, s.kafka_broker, s.kafka_topic, s.dead_topic, s.kafka_partitions
+            ),
             stop,
         )
 
@@ -209,6 +211,6 @@ async def _bounded(call: Callable[[], object], timeout_s: float, what: str) -> N
         logger.error("%s did not finish in %.0fs; going on without it", what, timeout_s)
 
 
-def _ensure_both(bootstrap: str, topic: str, dead_topic: str) -> None:
-    ensure_topic(bootstrap, topic, partitions=4)
+def _ensure_both(bootstrap: str, topic: str, dead_topic: str, partitions: int) -> None:
+    ensure_topic(bootstrap, topic, partitions)
     ensure_topic(bootstrap, dead_topic, partitions=1)

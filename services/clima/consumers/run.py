@@ -2,10 +2,10 @@
 
 import asyncio
 import logging
-from typing import Literal
 
 import uvloop
 
+from clima import wiring
 from clima.common.lifecycle import wait_for_signal
 from clima.common.logs import configure
 from clima.common.probe import serve_probes
@@ -15,7 +15,7 @@ from clima.consumers.settings import ConsumerSettings
 from clima.store import Store, StoreSettings, StoreUnavailableError
 
 logger = logging.getLogger(__name__)
-Source = Literal["kafka", "rabbit"]
+Source = wiring.Broker
 
 
 async def serve(
@@ -24,7 +24,7 @@ async def serve(
     """Consumes until SIGTERM/SIGINT, finishing the batch in hand before exit."""
     store = Store(store_settings)
     source: KafkaSource | RabbitSource
-    if source_name == "kafka":
+    if source_name == wiring.KAFKA:
         source = KafkaSource(settings, store)
     else:
         source = RabbitSource(settings, store)

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from clima import wiring
 from clima.common.logs import configure
 from clima.local._burst import burst, summary
 from clima.local._pipeline import LocalPipeline
@@ -29,7 +30,8 @@ def up(mode: str, reports: int) -> None:
     except (RuntimeError, TimeoutError):
         pipeline.stop()
         raise
-    view_url = pipeline.start_view(int(os.environ.get("CLIMA_VIEW_PORT", "8090")))
+    view_port = os.environ.get(f"{wiring.VIEW_PREFIX}PORT", str(wiring.VIEW_PORT))
+    view_url = pipeline.start_view(int(view_port))
     PIDS.write_text(json.dumps({n: p.pid for n, p in pipeline.processes.items()}))
     print(f"==> sending {reports} reports to {pipeline.api_url}/clima and /clima/batch")
     result = asyncio.run(burst(pipeline.api_url, reports))
@@ -72,7 +74,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m clima.local")
     sub = parser.add_subparsers(dest="command", required=True)
     start = sub.add_parser("up")
-    start.add_argument("--mode", default=os.environ.get("WRITER_TARGET", "both"))
+    mode = os.environ.get(wiring.MODE_ENV.name, wiring.DEFAULT_MODE)
+    start.add_argument("--mode", default=mode, choices=wiring.MODES)
     start.add_argument("--reports", type=int, default=3000)
     sub.add_parser("down")
     args = parser.parse_args()

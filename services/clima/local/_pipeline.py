@@ -13,6 +13,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from clima import wiring
+
 logger = logging.getLogger(__name__)
 
 
@@ -59,20 +61,38 @@ def free_ports(count: int) -> list[int]:
 
 @dataclass(frozen=True)
 class Ports:
-    """Where each process listens."""
+    """Where each process listens (clima.wiring's ports; both consumers share one host, so
+    the second one's probe takes the next port)."""
 
-    api: int = 8080
-    proxy_http: int = 8081
-    proxy_grpc: int = 50052
-    writer: int = 50051
-    writer_probe: int = 9101
-    kafka_consumer_probe: int = 9102
-    rabbit_consumer_probe: int = 9103
+    api: int = wiring.API_PORT
+    proxy_http: int = wiring.PROXY_HTTP_PORT
+    proxy_grpc: int = wiring.PROXY_GRPC_PORT
+    writer: int = wiring.WRITER_GRPC_PORT
+    writer_probe: int = wiring.WRITER_PROBE_PORT
+    kafka_consumer_probe: int = wiring.CONSUMER_PROBE_PORT
+    rabbit_consumer_probe: int = wiring.CONSUMER_PROBE_PORT + 1
 
     @classmethod
     def free(cls) -> "Ports":
         """Fresh free ports for every process (tests run beside `make up`)."""
         return cls(*free_ports(7))
+
+
+@dataclass(frozen=True)
+class Process:
+    """One process to start: `clima <args>` with `env` on top of the pipeline's, ready once
+    `ready_url` answers 200."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    ready_url: str
+
+
+def _loopback(prefix: str, **ports: int) -> dict[str, str]:
+    """A process's own variables binding it to loopback on the given ports."""
+    named = {f"{prefix}{setting.upper()}": str(number) for setting, number in ports.items()}
+    return {f"{prefix}HOST": "127.0.0.1", **named}
 
 
 @dataclass
@@ -86,66 +106,73 @@ class LocalPipeline:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _specs: dict[str, tuple[list[str], dict[str, str], str]] = field(default_factory=dict)
 
-    def consumers(self) -> list[str]:
-        """The consumers this mode needs."""
-        return {"kafka": ["kafka"], "rabbit": ["rabbit"]}.get(self.mode, ["kafka", "rabbit"])
+    def consumers(self) -> list[wiring.Broker]:
+        """The consumers this mode needs (one per broker it writes to)."""
+        return list(wiring.brokers_of(self.mode))
+
+    def plan(self) -> list[Process]:
+        """The processes of this mode and the variables that wire them to each other."""
+        p = self.ports
+        upstream = wiring.UPSTREAM_ENV.name
+        planned = [
+            Process(
+                "writer",
+                ["writer"],
+                {
+                    wiring.MODE_ENV.name: self.mode,
+                    **_loopback(wiring.WRITER_PREFIX, port=p.writer, probe_port=p.writer_probe),
+                },
+                f"http://127.0.0.1:{p.writer_probe}/readyz",
+            ),
+            Process(
+                "proxy",
+                ["proxy"],
+                {
+                    upstream: f"127.0.0.1:{p.writer}",
+                    **_loopback(
+                        wiring.PROXY_PREFIX, http_port=p.proxy_http, grpc_port=p.proxy_grpc
+                    ),
+                },
+                f"http://127.0.0.1:{p.proxy_http}/health",
+            ),
+            Process(
+                "api",
+                ["api"],
+                {upstream: f"127.0.0.1:{p.proxy_grpc}", **_loopback(wiring.API_PREFIX, port=p.api)},
+                f"http://127.0.0.1:{p.api}/readyz",
+            ),
+        ]
+        probes = {wiring.KAFKA: p.kafka_consumer_probe, wiring.RABBIT: p.rabbit_consumer_probe}
+        for source in self.consumers():
+            planned.append(
+                Process(
+                    f"{source}-consumer",
+                    ["consumer", source],
+                    _loopback(wiring.CONSUMER_PREFIX, probe_port=probes[source]),
+                    f"http://127.0.0.1:{probes[source]}/readyz",
+                )
+            )
+        return planned
 
     def start(self, timeout_s: float = 60) -> None:
         """Starts every process and waits until each reports ready."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        p = self.ports
-        self._spawn(
-            "writer",
-            ["writer"],
-            {
-                "WRITER_TARGET": self.mode,
-                "CLIMA_WRITER_HOST": "127.0.0.1",
-                "CLIMA_WRITER_PORT": str(p.writer),
-                "CLIMA_WRITER_PROBE_PORT": str(p.writer_probe),
-            },
-            f"http://127.0.0.1:{p.writer_probe}/readyz",
-        )
-        self._spawn(
-            "proxy",
-            ["proxy"],
-            {
-                "GRPC_SERVER_URL": f"127.0.0.1:{p.writer}",
-                "CLIMA_PROXY_HOST": "127.0.0.1",
-                "CLIMA_PROXY_HTTP_PORT": str(p.proxy_http),
-                "CLIMA_PROXY_GRPC_PORT": str(p.proxy_grpc),
-            },
-            f"http://127.0.0.1:{p.proxy_http}/health",
-        )
-        self._spawn(
-            "api",
-            ["api"],
-            {
-                "GRPC_SERVER_URL": f"127.0.0.1:{p.proxy_grpc}",
-                "CLIMA_API_HOST": "127.0.0.1",
-                "CLIMA_API_PORT": str(p.api),
-            },
-            f"http://127.0.0.1:{p.api}/readyz",
-        )
-        probes = {"kafka": p.kafka_consumer_probe, "rabbit": p.rabbit_consumer_probe}
-        for source in self.consumers():
-            self._spawn(
-                f"{source}-consumer",
-                ["consumer", source],
-                {
-                    "CLIMA_CONSUMER_HOST": "127.0.0.1",
-                    "CLIMA_CONSUMER_PROBE_PORT": str(probes[source]),
-                },
-                f"http://127.0.0.1:{probes[source]}/readyz",
-            )
+        for process in self.plan():
+            self._spawn(process.name, process.args, process.env, process.ready_url)
         for name in list(self.processes):
             self._wait_ready(name, timeout_s)
 
+    def view(self, port: int) -> Process:
+        """The local page of the dashboard's panels (on loopback, the view's default)."""
+        url = f"http://127.0.0.1:{port}/"
+        return Process("view", ["view"], {f"{wiring.VIEW_PREFIX}PORT": str(port)}, url)
+
     def start_view(self, port: int, timeout_s: float = 30) -> str:
         """Starts the local page of the dashboard's panels; returns its URL."""
-        url = f"http://127.0.0.1:{port}/"
-        self._spawn("view", ["view"], {"CLIMA_VIEW_PORT": str(port)}, url)
-        self._wait_ready("view", timeout_s)
-        return url
+        view = self.view(port)
+        self._spawn(view.name, view.args, view.env, view.ready_url)
+        self._wait_ready(view.name, timeout_s)
+        return view.ready_url
 
     @property
     def api_url(self) -> str:

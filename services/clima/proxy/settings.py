@@ -1,20 +1,22 @@
 """Settings of the proxy process (prefix CLIMA_PROXY_, plus the seed's GRPC_SERVER_URL)."""
 
-from pydantic import AliasChoices, Field
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from clima import wiring
 
 
 class ProxySettings(BaseSettings):
     """Where the proxy listens and where the writer is."""
 
-    model_config = SettingsConfigDict(env_prefix="CLIMA_PROXY_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=wiring.PROXY_PREFIX, extra="ignore")
 
     host: str = "0.0.0.0"
-    http_port: int = Field(default=8081, ge=0, le=65535)
-    grpc_port: int = Field(default=50052, ge=0, le=65535)
+    http_port: int = Field(default=wiring.PROXY_HTTP_PORT, ge=0, le=65535)
+    grpc_port: int = Field(default=wiring.PROXY_GRPC_PORT, ge=0, le=65535)
     writer: str = Field(
-        default="127.0.0.1:50051",
-        validation_alias=AliasChoices("GRPC_SERVER_URL", "CLIMA_PROXY_WRITER"),
+        default=f"127.0.0.1:{wiring.WRITER_GRPC_PORT}",
+        validation_alias=wiring.UPSTREAM_ENV.alias("CLIMA_PROXY_WRITER"),
         description="gRPC address of the writer, host:port",
     )
     max_timeout_s: float = Field(default=10.0, gt=0, description="cap on forwarded deadlines")

@@ -20,6 +20,7 @@ from valkey.exceptions import (
 )
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
+from clima import wiring
 from clima.common.retry import retry
 from clima.contract import Report, municipality_by_code, weather_by_code
 from clima.store import _keys
@@ -42,14 +43,21 @@ _FIXED_KEYS = (
 class StoreSettings(BaseSettings):
     """Where Valkey is and how much history it keeps."""
 
-    model_config = SettingsConfigDict(env_prefix="CLIMA_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix=wiring.STORE_PREFIX, extra="ignore", populate_by_name=True
+    )
 
     valkey_url: str = Field(
-        default="redis://127.0.0.1:6379/0",
-        validation_alias="VALKEY_SERVICE_URL",
+        default=f"redis://127.0.0.1:{wiring.VALKEY_PORT}/0",
+        validation_alias=wiring.VALKEY_URL_ENV.alias(),
         description="Valkey address; the password travels in the URL (redis://:pw@host:6379/0)",
     )
-    stream_maxlen: int = Field(default=10_000, ge=10, description="entries kept per stream")
+    stream_maxlen: int = Field(
+        default=10_000,
+        ge=10,
+        validation_alias=wiring.STREAM_MAXLEN_ENV.alias(),
+        description="entries kept per stream",
+    )
     averages_maxlen: int = Field(default=10_000, ge=10)
     dedupe_window_s: int = Field(
         default=DEDUPE_WINDOW_S,

@@ -2,20 +2,22 @@
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from clima import wiring
 
 
 class ViewSettings(BaseSettings):
     """Where the view listens, which Valkey and dashboard it shows, and how often it refreshes."""
 
-    model_config = SettingsConfigDict(env_prefix="CLIMA_VIEW_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=wiring.VIEW_PREFIX, extra="ignore")
 
     host: str = Field(default="127.0.0.1", description="a developer's page: loopback by default")
-    port: int = Field(default=8090, ge=0, le=65535)
+    port: int = Field(default=wiring.VIEW_PORT, ge=0, le=65535)
     valkey_url: str = Field(
-        default="redis://127.0.0.1:6379/0",
-        validation_alias=AliasChoices("VALKEY_SERVICE_URL", "CLIMA_VIEW_VALKEY_URL"),
+        default=f"redis://127.0.0.1:{wiring.VALKEY_PORT}/0",
+        validation_alias=wiring.VALKEY_URL_ENV.alias("CLIMA_VIEW_VALKEY_URL"),
         description="Valkey address; the password travels in the URL (redis://:pw@host:6379/0)",
     )
     dashboard: Path | None = Field(

@@ -4,33 +4,21 @@ import random
 from collections.abc import Sequence
 
 from clima.contract import Report, ReportBatch, municipality_by_code
-from clima.writer.settings import Mode
+from clima.wiring import KAFKA, RABBIT, Mode, brokers_of
 
-KAFKA = "kafka"
-RABBIT = "rabbit"
+__all__ = ["KAFKA", "RABBIT", "brokers_of", "messages", "route"]
 
 
 def route(mode: Mode, reports: Sequence[Report], rng: random.Random) -> dict[str, list[Report]]:
-    """Splits reports by broker: all to one, all to both, or each to one at random."""
-    if mode == "kafka":
-        return {KAFKA: list(reports)}
-    if mode == "rabbit":
-        return {RABBIT: list(reports)}
-    if mode == "both":
-        return {KAFKA: list(reports), RABBIT: list(reports)}
+    """Splits reports by broker: all to each broker of the mode, or in mode random each to
+    one of them at random."""
+    brokers = brokers_of(mode)
+    if mode != "random":
+        return {broker: list(reports) for broker in brokers}
     routed: dict[str, list[Report]] = {}
     for report in reports:
-        routed.setdefault(rng.choice((KAFKA, RABBIT)), []).append(report)
+        routed.setdefault(rng.choice(brokers), []).append(report)
     return routed
-
-
-def brokers_of(mode: Mode) -> tuple[str, ...]:
-    """The brokers a mode can write to."""
-    if mode == "kafka":
-        return (KAFKA,)
-    if mode == "rabbit":
-        return (RABBIT,)
-    return (KAFKA, RABBIT)
 
 
 def messages(reports: Sequence[Report]) -> list[tuple[bytes, bytes]]:

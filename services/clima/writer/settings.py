@@ -1,36 +1,27 @@
-"""Settings of the writer process (prefix CLIMA_WRITER_, plus the seed's names)."""
+"""Settings of the writer (prefix CLIMA_WRITER_); the broker fields shared with the
+consumers come from clima.wiring.BrokerSettings."""
 
-from typing import Literal
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from clima import wiring
 
-Mode = Literal["kafka", "rabbit", "both", "random"]
+Mode = wiring.Mode
 
 
-class WriterSettings(BaseSettings):
+class WriterSettings(wiring.BrokerSettings):
     """Where the writer listens and which brokers it writes to."""
 
-    model_config = SettingsConfigDict(env_prefix="CLIMA_WRITER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=wiring.WRITER_PREFIX, extra="ignore")
 
     mode: Mode = Field(
-        default="both",
-        validation_alias=AliasChoices("WRITER_TARGET", "CLIMA_WRITER_MODE"),
+        default=wiring.DEFAULT_MODE,
+        validation_alias=wiring.MODE_ENV.alias(),
         description="kafka, rabbit, both (every report to both) or random (each report to one)",
     )
-    kafka_broker: str = Field(
-        default="127.0.0.1:9092",
-        validation_alias=AliasChoices("KAFKA_BROKER", "CLIMA_KAFKA_BROKER"),
-    )
-    kafka_topic: str = Field(default="clima", validation_alias=AliasChoices("CLIMA_KAFKA_TOPIC"))
-    kafka_partitions: int = Field(default=4, ge=1)
-    rabbitmq_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("RABBITMQ_URL", "CLIMA_RABBITMQ_URL")
-    )
-    rabbit_queue: str = Field(default="clima", validation_alias=AliasChoices("CLIMA_RABBIT_QUEUE"))
     host: str = "0.0.0.0"
-    port: int = Field(default=50051, ge=0, le=65535)
-    probe_port: int = Field(default=9101, ge=0, le=65535)
+    port: int = Field(default=wiring.WRITER_GRPC_PORT, ge=0, le=65535)
+    probe_port: int = Field(default=wiring.WRITER_PROBE_PORT, ge=0, le=65535)
     publish_timeout_s: float = Field(
         default=5.0, gt=0, description="how long a broker may take to confirm a batch"
     )

@@ -89,12 +89,16 @@ def _aliases(field: Any) -> list[str]:
     return [str(alias)] if alias else []
 
 
+_DECLARES = re.compile(r"^class \w+\([\w.]*Settings\b", re.MULTILINE)
+
+
 def settings_classes() -> list[type[BaseSettings]]:
     """Every pydantic-settings class of the services and the operator, imported."""
     found: list[type[BaseSettings]] = []
     for package, folder in PACKAGES.items():
         for path in sorted(folder.rglob("*.py")):
-            if "_pb" in path.parts or "BaseSettings" not in path.read_text(encoding="utf-8"):
+            # only modules declaring a settings class are imported (a __main__ would run)
+            if "_pb" in path.parts or not _DECLARES.search(path.read_text(encoding="utf-8")):
                 continue
             dotted = ".".join((package, *path.relative_to(folder).with_suffix("").parts))
             module = importlib.import_module(dotted.removesuffix(".__init__"))

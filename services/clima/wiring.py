@@ -1,0 +1,138 @@
+"""The wiring of Clima, stated once: what the processes, the operator, the local runner and the
+chart must agree on for a pipeline to connect.
+
+- which brokers each mode writes to (and so which consumers run);
+- the port each process listens on, and the brokers' and Valkey's ports;
+- the environment variables a deployment sets and the settings classes read;
+- the defaults both ends of a broker assume (topic, queue, partitions), and the one
+  settings class both ends read them with (``BrokerSettings``).
+
+The settings classes (``clima.<process>.settings``, ``clima.store.StoreSettings``) take their
+defaults and variable names from here, the operator's builders (``clima_operator.children``,
+``clima_operator.spec``) their ports, variables and mode rules, the local runner
+(``clima.local``) its ports and variables, ``clima`` its consumer choices. The chart's
+template cannot import Python, so ``tests/unit/wiring/test_wiring_chart.py`` checks its copy
+of the mode rule against this module; ``tests/unit/wiring/test_wiring_pods.py`` starts every
+settings class from the environment of every pod the operator renders, and
+``test_wiring_local.py`` from the environment the local runner gives each process.
+
+Variable names. Broker facts the writer and the consumers must share (a broker's address,
+the topic, the queue, the topic's partitions) have one name without a process prefix, so one
+variable configures both ends. What belongs to one process (its ports, timeouts, limits) has
+that process's prefix (``API_PREFIX`` …) followed by the field's name. Where the seed had a
+variable (``WRITER_TARGET``, ``KAFKA_BROKER``, ``RABBITMQ_URL``, ``VALKEY_SERVICE_URL``,
+``GRPC_SERVER_URL``) deployments set that name, and the settings accept Clima's own too.
+
+This module imports nothing of Clima, so every process and the operator can read it.
+"""
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# --- modes and brokers ------------------------------------------------------------------
+
+Broker = Literal["kafka", "rabbit"]
+KAFKA: Broker = "kafka"
+RABBIT: Broker = "rabbit"
+BROKERS: tuple[Broker, ...] = (KAFKA, RABBIT)
+
+Mode = Literal["kafka", "rabbit", "both", "random"]
+MODES: tuple[Mode, ...] = get_args(Mode)
+DEFAULT_MODE: Mode = "both"
+
+_BROKERS_OF_MODE: dict[str, tuple[Broker, ...]] = {
+    "kafka": (KAFKA,),
+    "rabbit": (RABBIT,),
+    "both": (KAFKA, RABBIT),  # every report to each
+    "random": (KAFKA, RABBIT),  # each report to one of them
+}
+
+
+def brokers_of(mode: str) -> tuple[Broker, ...]:
+    """The brokers a mode writes to, hence the consumers it needs (in BROKERS' order)."""
+    try:
+        return _BROKERS_OF_MODE[mode]
+    except KeyError:
+        raise ValueError(f"unknown mode {mode!r}: one of {', '.join(MODES)}") from None
+
+
+def modes_using(broker: Broker) -> tuple[Mode, ...]:
+    """The modes that write to `broker` (in MODES' order)."""
+    return tuple(mode for mode in MODES if broker in _BROKERS_OF_MODE[mode])
+
+
+# --- ports --------------------------------------------------------------------------------
+
+API_PORT = 8080  # HTTP: POST /clima, /clima/batch, /healthz, /readyz, /metrics
+PROXY_HTTP_PORT = 8081  # HTTP: /tweet, /health, /healthz, /readyz, /metrics
+PROXY_GRPC_PORT = 50052  # gRPC pass-through to the writer
+WRITER_GRPC_PORT = 50051  # gRPC ReportWriter and grpc.health.v1
+WRITER_PROBE_PORT = 9101  # HTTP: /healthz, /readyz, /metrics
+CONSUMER_PROBE_PORT = 9102  # HTTP: /healthz, /readyz, /metrics
+VIEW_PORT = 8090  # HTTP: the local page of the dashboard's panels
+KAFKA_PORT = 9092
+RABBITMQ_PORT = 5672
+VALKEY_PORT = 6379
+
+# --- what both ends of a broker assume ----------------------------------------------------
+
+KAFKA_TOPIC = "clima"
+KAFKA_PARTITIONS = 4  # whoever creates the topic first (writer or consumer) uses this count
+RABBIT_QUEUE = "clima"
+
+# --- environment variables ----------------------------------------------------------------
+
+API_PREFIX = "CLIMA_API_"
+PROXY_PREFIX = "CLIMA_PROXY_"
+WRITER_PREFIX = "CLIMA_WRITER_"
+CONSUMER_PREFIX = "CLIMA_CONSUMER_"
+STORE_PREFIX = "CLIMA_"
+VIEW_PREFIX = "CLIMA_VIEW_"
+
+
+@dataclass(frozen=True)
+class Variable:
+    """An environment variable: deployments set `name`; settings also accept `also`."""
+
+    name: str
+    also: tuple[str, ...] = ()
+
+    def alias(self, *own: str) -> AliasChoices:
+        """A settings field's `validation_alias`: these names, then the process's `own`
+        (the first one set wins)."""
+        return AliasChoices(self.name, *self.also, *own)
+
+
+MODE_ENV = Variable("WRITER_TARGET", ("CLIMA_WRITER_MODE",))
+UPSTREAM_ENV = Variable("GRPC_SERVER_URL")  # api -> proxy, proxy -> writer (host:port)
+KAFKA_BROKER_ENV = Variable("KAFKA_BROKER", ("CLIMA_KAFKA_BROKER",))
+KAFKA_TOPIC_ENV = Variable("CLIMA_KAFKA_TOPIC")
+# the writer's own name came first; the consumers create the topic too, so both read this
+KAFKA_PARTITIONS_ENV = Variable("CLIMA_KAFKA_PARTITIONS", ("CLIMA_WRITER_KAFKA_PARTITIONS",))
+RABBITMQ_URL_ENV = Variable("RABBITMQ_URL", ("CLIMA_RABBITMQ_URL",))
+RABBIT_QUEUE_ENV = Variable("CLIMA_RABBIT_QUEUE")
+VALKEY_URL_ENV = Variable("VALKEY_SERVICE_URL")
+STREAM_MAXLEN_ENV = Variable("CLIMA_STREAM_MAXLEN")
+
+
+class BrokerSettings(BaseSettings):
+    """The brokers as the writer and the consumers both read them: the same variables, the
+    same defaults (each process's settings class adds its own prefixed fields)."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    kafka_broker: str = Field(
+        default=f"127.0.0.1:{KAFKA_PORT}", validation_alias=KAFKA_BROKER_ENV.alias()
+    )
+    kafka_topic: str = Field(default=KAFKA_TOPIC, validation_alias=KAFKA_TOPIC_ENV.alias())
+    kafka_partitions: int = Field(
+        default=KAFKA_PARTITIONS,
+        ge=1,
+        validation_alias=KAFKA_PARTITIONS_ENV.alias(),
+        description="partitions of the topic, for whichever of writer and consumer creates it",
+    )
+    rabbitmq_url: str | None = Field(default=None, validation_alias=RABBITMQ_URL_ENV.alias())
+    rabbit_queue: str = Field(default=RABBIT_QUEUE, validation_alias=RABBIT_QUEUE_ENV.alias())
