@@ -10,6 +10,10 @@ from clima.common.retry import RECONNECT_CAP_S
 
 logger = logging.getLogger(__name__)
 
+# the Kafka consumers' group: the consumers join it, the writer reads its committed offsets
+# to measure the backlog (both default to this; CLIMA_CONSUMER_KAFKA_GROUP sets both)
+CONSUMER_GROUP = "clima-consumer-group"
+
 # librdkafka's waits, bounded so a crashed, booting or silent broker is noticed and tried again
 # within seconds (its defaults: 30 s to connect and handshake, 60 s per request before a
 # half-open connection is torn down, up to 10 s between two connection attempts)

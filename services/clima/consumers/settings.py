@@ -3,6 +3,8 @@
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from clima.common.topics import CONSUMER_GROUP
+
 
 class ConsumerSettings(BaseSettings):
     """Where the consumers read from and how they batch."""
@@ -14,7 +16,7 @@ class ConsumerSettings(BaseSettings):
         validation_alias=AliasChoices("KAFKA_BROKER", "CLIMA_KAFKA_BROKER"),
     )
     kafka_topic: str = Field(default="clima", validation_alias=AliasChoices("CLIMA_KAFKA_TOPIC"))
-    kafka_group: str = "clima-consumer-group"
+    kafka_group: str = CONSUMER_GROUP
     rabbitmq_url: str | None = Field(
         default=None, validation_alias=AliasChoices("RABBITMQ_URL", "CLIMA_RABBITMQ_URL")
     )

@@ -2,8 +2,10 @@
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from clima.common.topics import CONSUMER_GROUP
 
 Mode = Literal["kafka", "rabbit", "both", "random"]
 
@@ -34,5 +36,33 @@ class WriterSettings(BaseSettings):
     publish_timeout_s: float = Field(
         default=5.0, gt=0, description="how long a broker may take to confirm a batch"
     )
+    max_backlog_messages: int = Field(
+        default=100_000,
+        ge=0,
+        le=1_000_000_000,
+        description="refuse new reports (503 refused) while a broker of the mode holds more "
+        "messages than this not yet applied by the consumers; 0: no bound, nothing measured",
+    )
+    backlog_interval_s: float = Field(
+        default=1.0, gt=0, le=60, description="how often each broker's backlog is measured"
+    )
+    backlog_stale_s: float = Field(
+        default=10.0, gt=0, le=600, description="a backlog figure older than this never refuses"
+    )
+    kafka_group: str = Field(
+        default=CONSUMER_GROUP,
+        min_length=1,
+        validation_alias=AliasChoices("CLIMA_WRITER_KAFKA_GROUP", "CLIMA_CONSUMER_KAFKA_GROUP"),
+        description="the Kafka consumers' group, whose committed offsets the backlog reads",
+    )
     log_level: str = "INFO"
     log_json: bool = False
+
+    @model_validator(mode="after")
+    def _stale_after_interval(self) -> "WriterSettings":
+        if self.backlog_stale_s <= self.backlog_interval_s:
+            raise ValueError(
+                f"backlog_stale_s ({self.backlog_stale_s}) must be longer than "
+                f"backlog_interval_s ({self.backlog_interval_s}): every figure would be stale"
+            )
+        return self
