@@ -20,6 +20,7 @@ def environment(ctx: Context) -> list[dict[str, Any]]:
         env("WRITER_TARGET", ctx.spec.mode),
         env("CLIMA_KAFKA_TOPIC", "clima"),
         env("CLIMA_RABBIT_QUEUE", "clima"),
+        env("CLIMA_WRITER_MAX_BACKLOG_MESSAGES", str(ctx.spec.writer.max_backlog_messages)),
     ]
     if ctx.spec.uses_kafka:
         values.append(env("KAFKA_BROKER", kafka_bootstrap(ctx)))

@@ -42,6 +42,7 @@ from clima_operator.spec.components import (
     IngressSpec,
     NetworkPoliciesSpec,
     RetentionSpec,
+    WriterSpec,
 )
 
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "SecretKeyRef",
     "Storage",
     "ValkeySpec",
+    "WriterSpec",
     "parse_spec",
     "validate_name",
 ]
@@ -125,9 +127,7 @@ class PipelineSpec(SpecModel):
     )
     api: ApiSpec = Field(given(), description="The HTTP api.")
     proxy: ComponentSpec = Field(given(), description="The proxy (HTTP :8081, gRPC :50052).")
-    writer: ComponentSpec = Field(
-        given(), description="The writer (gRPC :50051) feeding the brokers."
-    )
+    writer: WriterSpec = Field(given(), description="The writer (gRPC :50051) feeding the brokers.")
     kafka_consumer: ConsumerSpec = Field(
         given(), description="The Kafka consumer; deployed when spec.mode uses Kafka."
     )
