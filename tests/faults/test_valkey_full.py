@@ -11,8 +11,10 @@ refused ids every id sent is in Valkey exactly once.
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import orjson
@@ -28,16 +30,18 @@ from clima_faults_support import (
     reconcile,
     row_of,
     under_load,
-    wait_until,
 )
 
 from clima.local import LocalPipeline
+
+T = TypeVar("T")
 
 pytestmark = pytest.mark.faults
 # small enough to be reached within seconds at the suite's load (≈150 messages/s per broker)
 BOUND = 300
 # memory Valkey may still take after the test lowers its maxmemory: filled in a few seconds
 HEADROOM_BYTES = 256 * 1024
+HOLDING_OOM = 'clima_consumer_holding{reason="oom"}'
 # from the memory being raised to the consumers applying again, and to 202s again
 RESUME_BOUND_S = 5.0
 
@@ -108,29 +112,38 @@ async def test_full_valkey_bounds_the_backlog_then_resumes(
     def backlog_refusals() -> float:
         return _metric(writer_probe, 'clima_writer_refused_total{reason="backlog"}')
 
+    async def off_loop(call: Callable[[], T]) -> T:
+        # every blocking call runs in a thread: a stalled loop would stall the load's senders
+        # past the api's keep-alive, and their next request would meet a closed connection
+        return await asyncio.to_thread(call)
+
+    async def until(predicate: Callable[[], bool], timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while not await off_loop(predicate):
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.1)
+        return True
+
     async def fault(marks: dict[str, float]) -> None:
-        used = int(store.info("memory")["used_memory"])
-        store.config_set("maxmemory", used + HEADROOM_BYTES)
+        used = int((await off_loop(lambda: store.info("memory")))["used_memory"])
+        await off_loop(lambda: store.config_set("maxmemory", used + HEADROOM_BYTES))
         marks["fault_start"] = time.monotonic()
-        refusing = await wait_until(lambda: backlog_refusals() > 0, 60, 0.2)
+        refusing = await until(lambda: backlog_refusals() > 0, 60)
         assert refusing, "the writer refused nothing for the backlog within 60 s"
         seen.refusing_after_s = time.monotonic() - marks["fault_start"]
         await asyncio.sleep(3)  # refusals go on while Valkey stays full
-        seen.readyz = {n: _get(p, "/readyz") for n, p in probes.items()}
-        seen.healthz = {n: _get(p, "/healthz") for n, p in probes.items()}
-        seen.holding = {
-            n: _metric(p, 'clima_consumer_holding{reason="oom"}') for n, p in probes.items()
-        }
+        for name, port in probes.items():
+            seen.readyz[name] = await off_loop(lambda p=port: _get(p, "/readyz"))
+            seen.healthz[name] = await off_loop(lambda p=port: _get(p, "/healthz"))
+            seen.holding[name] = await off_loop(lambda p=port: _metric(p, HOLDING_OOM))
         seen.alive = {n: p.poll() is None for n, p in pipeline.processes.items()}
-        before = applied()
-        store.config_set("maxmemory", original)
+        before = await off_loop(applied)
+        await off_loop(lambda: store.config_set("maxmemory", original))
         marks["fault_end"] = time.monotonic()
-        await wait_until(lambda: applied() > before, 30, 0.05)
+        await until(lambda: applied() > before, 30)
         seen.applying_after_s = time.monotonic() - marks["fault_end"]
-        ready = await wait_until(
-            lambda: all(_get(p, "/readyz")[0] == 200 for p in probes.values()), 30, 0.2
-        )
-        if ready:
+        if await until(lambda: all(_get(p, "/readyz")[0] == 200 for p in probes.values()), 30):
             seen.ready_after_s = time.monotonic() - marks["fault_end"]
 
     try:
