@@ -82,6 +82,9 @@ VALKEY_PORT = 6379
 KAFKA_TOPIC = "clima"
 KAFKA_PARTITIONS = 4  # whoever creates the topic first (writer or consumer) uses this count
 RABBIT_QUEUE = "clima"
+# the Kafka consumers' group: the consumers join it, the writer reads its committed offsets
+# to measure the backlog
+KAFKA_GROUP = "clima-consumer-group"
 
 # --- environment variables ----------------------------------------------------------------
 
@@ -114,6 +117,7 @@ KAFKA_TOPIC_ENV = Variable("CLIMA_KAFKA_TOPIC")
 KAFKA_PARTITIONS_ENV = Variable("CLIMA_KAFKA_PARTITIONS", ("CLIMA_WRITER_KAFKA_PARTITIONS",))
 RABBITMQ_URL_ENV = Variable("RABBITMQ_URL", ("CLIMA_RABBITMQ_URL",))
 RABBIT_QUEUE_ENV = Variable("CLIMA_RABBIT_QUEUE")
+KAFKA_GROUP_ENV = Variable("CLIMA_CONSUMER_KAFKA_GROUP", ("CLIMA_WRITER_KAFKA_GROUP",))
 VALKEY_URL_ENV = Variable("VALKEY_SERVICE_URL")
 STREAM_MAXLEN_ENV = Variable("CLIMA_STREAM_MAXLEN")
 
@@ -136,3 +140,9 @@ class BrokerSettings(BaseSettings):
     )
     rabbitmq_url: str | None = Field(default=None, validation_alias=RABBITMQ_URL_ENV.alias())
     rabbit_queue: str = Field(default=RABBIT_QUEUE, validation_alias=RABBIT_QUEUE_ENV.alias())
+    kafka_group: str = Field(
+        default=KAFKA_GROUP,
+        min_length=1,
+        validation_alias=KAFKA_GROUP_ENV.alias(),
+        description="the Kafka consumers' group (the writer reads its offsets for the backlog)",
+    )

@@ -178,9 +178,10 @@ class Pipelines:
     started: list[LocalPipeline] = field(default_factory=list)
     clients: dict[int, "valkey.Valkey"] = field(default_factory=dict)
 
-    def start(self, mode: str, db: int = 0) -> LocalPipeline:
-        """Empties Valkey database `db`, then starts api, proxy, writer and consumers on it."""
-        env = {**self.infra, **names(self.tag)}
+    def start(self, mode: str, db: int = 0, extra: dict[str, str] | None = None) -> LocalPipeline:
+        """Empties Valkey database `db`, then starts api, proxy, writer and consumers on it
+        (with `extra` settings)."""
+        env = {**self.infra, **names(self.tag), **(extra or {})}
         env["VALKEY_SERVICE_URL"] = env["VALKEY_SERVICE_URL"].rsplit("/", 1)[0] + f"/{db}"
         self.store(db).flushdb()
         pipeline = LocalPipeline(mode, env, self.log_dir / f"{mode}-db{db}", Ports.free())

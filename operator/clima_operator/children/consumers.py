@@ -31,7 +31,9 @@ def _process(
         env=[*source, *valkey_env(ctx), retention],
         ports=[port("http", HTTP_PORT)],
         liveness=http_probe("/healthz", "http"),
-        readiness=http_probe("/healthz", "http", period=5),
+        # /readyz fails while the consumer holds a batch Valkey cannot take (full, away), or
+        # has no broker connection; liveness stays /healthz: a restart would not help
+        readiness=http_probe("/readyz", "http", period=5),
         replicas=settings.replicas,
     )
 

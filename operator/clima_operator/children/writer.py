@@ -21,6 +21,7 @@ def environment(ctx: Context) -> list[dict[str, Any]]:
         env(wiring.MODE_ENV.name, ctx.spec.mode),
         env(wiring.KAFKA_TOPIC_ENV.name, wiring.KAFKA_TOPIC),
         env(wiring.RABBIT_QUEUE_ENV.name, wiring.RABBIT_QUEUE),
+        env("CLIMA_WRITER_MAX_BACKLOG_MESSAGES", str(ctx.spec.writer.max_backlog_messages)),
     ]
     if ctx.spec.uses_kafka:
         values.append(env(wiring.KAFKA_BROKER_ENV.name, kafka_bootstrap(ctx)))

@@ -43,6 +43,7 @@ from clima_operator.spec.components import (
     IngressSpec,
     NetworkPoliciesSpec,
     RetentionSpec,
+    WriterSpec,
 )
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "SecretKeyRef",
     "Storage",
     "ValkeySpec",
+    "WriterSpec",
     "parse_spec",
     "validate_name",
 ]
@@ -128,7 +130,7 @@ class PipelineSpec(SpecModel):
         given(),
         description=f"The proxy (HTTP :{wiring.PROXY_HTTP_PORT}, gRPC :{wiring.PROXY_GRPC_PORT}).",
     )
-    writer: ComponentSpec = Field(
+    writer: WriterSpec = Field(
         given(), description=f"The writer (gRPC :{wiring.WRITER_GRPC_PORT}) feeding the brokers."
     )
     kafka_consumer: ConsumerSpec = Field(

@@ -42,6 +42,19 @@ class ConsumerSpec(ComponentSpec):
     )
 
 
+class WriterSpec(ComponentSpec):
+    """Replicas, image and resources of the writer, and the backlog past which it refuses."""
+
+    max_backlog_messages: int = Field(
+        100_000,
+        ge=0,
+        le=1_000_000_000,
+        description="Refuse new reports (503, outcome refused) while Kafka or RabbitMQ holds "
+        "more messages than this that the consumers have not applied yet (they hold when "
+        "Valkey is full); measured every second. 0: no bound.",
+    )
+
+
 class Autoscaling(SpecModel):
     """A HorizontalPodAutoscaler (autoscaling/v2) for the api, scaling on CPU."""
 
@@ -166,7 +179,7 @@ class RetentionSpec(SpecModel):
 
     stream_max_len: int = Field(
         10000,
-        ge=1,
+        ge=10,  # the consumers' floor (CLIMA_STREAM_MAXLEN): below it they refuse to start
         le=100_000_000,
         description="Approximate cap on entries of each municipality stream (XADD MAXLEN ~).",
     )

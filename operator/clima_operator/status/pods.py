@@ -5,7 +5,10 @@ available" (for ten minutes, until its progress deadline), and a StatefulSet has
 condition at all. The kubelet and the scheduler say more on the pod: a container waiting
 for a reason that will not go away by itself, a container killed for its memory, a pod no
 node accepts. This module turns those into a reason and a message naming the pod and the
-container. A pod that runs but is not ready yet is not a failure here.
+container. A pod that runs but is not ready *yet* is not a failure here; one that was ready
+and lost it while its container kept running is (`ReadinessLost`): the process is alive but
+cannot do its job (a consumer holding batches Valkey cannot take, a writer whose broker is
+away). The kubelet's failure threshold (3 probes) already keeps a blip from counting.
 """
 
 from __future__ import annotations
@@ -154,8 +157,58 @@ def scheduling_problem(pod: Pod, now: datetime) -> PodProblem | None:
     return PodProblem("Unschedulable", f"pod {_name(pod)}: Unschedulable: {detail}")
 
 
+def _ready_condition(pod: Pod) -> Mapping[str, Any]:
+    conditions = _status(pod).get("conditions") or []
+    return next((c for c in conditions if c.get("type") == "Ready"), {})
+
+
+def _later(first: Any, then: Any) -> bool:
+    """Whether timestamp `first` is strictly after `then` (False when either is unreadable)."""
+    try:
+        a = datetime.fromisoformat(str(first).replace("Z", "+00:00"))
+        b = datetime.fromisoformat(str(then).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return a > b
+
+
+def _probe_of(pod: Pod, container: str) -> str:
+    for spec in (pod.get("spec") or {}).get("containers") or []:
+        if spec.get("name") == container:
+            probe = spec.get("readinessProbe") or {}
+            http = probe.get("httpGet")
+            if http:
+                return f"GET {http.get('path', '/')} on port {http.get('port')}"
+            if "grpc" in probe:
+                return f"gRPC health on port {probe['grpc'].get('port')}"
+    return "probe"
+
+
+def readiness_lost(pod: Pod) -> PodProblem | None:
+    """A container that runs and was ready, but whose readiness probe has failed since: the
+    pod's Ready condition turned False after the container started."""
+    condition = _ready_condition(pod)
+    if condition.get("status") != "False":
+        return None
+    lost_at = condition.get("lastTransitionTime")
+    for container in _status(pod).get("containerStatuses") or []:
+        running = (container.get("state") or {}).get("running")
+        if container.get("ready") or not running:
+            continue
+        if _later(lost_at, running.get("startedAt")):
+            name, pod_name = container.get("name", "?"), _name(pod)
+            return PodProblem(
+                "ReadinessLost",
+                f"pod {pod_name} container {name}: running but not ready since {lost_at} (it "
+                f"was ready before): its readiness probe ({_probe_of(pod, name)}) fails; its "
+                f"answer and kubectl logs {pod_name} -c {name} say why",
+            )
+    return None
+
+
 def pod_problem(pod: Pod, now: datetime) -> PodProblem | None:
-    """The first lasting failure of one pod: scheduling, then init containers, containers."""
+    """The first lasting failure of one pod: scheduling, then init containers, containers,
+    then readiness lost while running."""
     problem = scheduling_problem(pod, now)
     if problem is not None:
         return problem
@@ -165,7 +218,7 @@ def pod_problem(pod: Pod, now: datetime) -> PodProblem | None:
             found = container_problem(_name(pod), container)
             if found is not None:
                 return found
-    return None
+    return readiness_lost(pod)
 
 
 def first_problem(pods: Sequence[Pod], now: datetime) -> PodProblem | None:

@@ -15,9 +15,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from pydantic import BaseModel, Field
 
 from clima.api._batcher import Batcher
-from clima.api._limits import BodyLimit
 from clima.api.errors import PipelineRejectedError, PipelineUnavailableError
 from clima.api.settings import ApiSettings
+from clima.common.limits import BodyLimit
 from clima.common.upstream import Upstream
 from clima.contract import Report, ReportBatch
 from clima.contract.http import ReportIn

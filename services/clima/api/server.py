@@ -3,9 +3,9 @@
 import uvloop
 
 from clima.api._fast import FastIngest
-from clima.api._limits import BodyLimit
 from clima.api.app import create_app
 from clima.api.settings import ApiSettings
+from clima.common.limits import BodyLimit
 from clima.common.logs import configure
 from clima.common.web import serve_until_signal
 

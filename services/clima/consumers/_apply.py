@@ -9,6 +9,7 @@ import asyncio
 import logging
 
 from clima.consumers._decode import DeadLetter
+from clima.consumers._holding import HOLD
 from clima.consumers._metrics import STORE_WAITS
 from clima.contract import Report, ReportBatch
 from clima.store import ApplyResult, Store, StoreRejectedError, StoreUnavailableError
@@ -22,9 +23,13 @@ async def apply_batch(
     """Applies `reports` and counts `dead`; returns what was applied and every dead letter
     (those given and those Valkey refused), to publish after this decision."""
     try:
-        return await store.apply_until_done(reports, len(dead), stop, _waiting), dead
+        result = await store.apply_until_done(reports, len(dead), stop, _waiting)
     except StoreRejectedError as exc:
+        HOLD.applied()  # Valkey answered: whatever it refuses, it is not holding us up
         logger.warning("valkey refused a batch of %d (%s); applying one by one", len(reports), exc)
+    else:
+        HOLD.applied()
+        return result, dead
     applied = duplicates = 0
     letters = list(dead)
     for report in reports:
@@ -37,8 +42,10 @@ async def apply_batch(
         applied += result.applied
         duplicates += result.duplicates
     await store.apply_until_done([], len(letters), stop, _waiting)
+    HOLD.applied()
     return ApplyResult(applied, duplicates), letters
 
 
 def _waiting(exc: StoreUnavailableError) -> None:
     STORE_WAITS.labels(exc.reason).inc()
+    HOLD.waiting(exc.reason)

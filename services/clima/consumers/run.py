@@ -9,6 +9,7 @@ from clima import wiring
 from clima.common.lifecycle import wait_for_signal
 from clima.common.logs import configure
 from clima.common.probe import serve_probes
+from clima.consumers._holding import HOLD
 from clima.consumers._kafka import KafkaSource
 from clima.consumers._rabbit import RabbitSource
 from clima.consumers.settings import ConsumerSettings
@@ -28,7 +29,12 @@ async def serve(
         source = KafkaSource(settings, store)
     else:
         source = RabbitSource(settings, store)
-    probes = await serve_probes(settings.host, settings.probe_port, lambda: source.connected)
+    probes = await serve_probes(
+        settings.host,
+        settings.probe_port,
+        lambda: source.connected and not HOLD.held,
+        why=lambda: HOLD.describe() or f"not connected to {source_name}",
+    )
     stop = asyncio.Event()
     worker = asyncio.create_task(source.run(stop))
     signal_task = asyncio.create_task(wait_for_signal())

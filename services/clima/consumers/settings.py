@@ -12,7 +12,6 @@ class ConsumerSettings(wiring.BrokerSettings):
 
     model_config = SettingsConfigDict(env_prefix=wiring.CONSUMER_PREFIX, extra="ignore")
 
-    kafka_group: str = "clima-consumer-group"
     max_batch_messages: int = Field(default=500, ge=1, description="broker messages per apply")
     linger_s: float = Field(default=0.005, ge=0, description="wait for more messages per batch")
     prefetch: int = Field(default=1000, ge=1, description="RabbitMQ unacked deliveries in flight")

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Response
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from clima.common.lifecycle import wait_for_signal
+from clima.common.limits import BodyLimit
 from clima.common.logs import configure
 from clima.common.upstream import SERVER_OPTIONS, Upstream
 from clima.common.web import start_http
@@ -24,6 +25,7 @@ logger = logging.getLogger(__name__)
 def create_http(upstream: Upstream, settings: ProxySettings) -> FastAPI:
     """The seed's HTTP face of the proxy: POST /tweet, GET /health (= /readyz), /healthz."""
     app = FastAPI(title="Clima proxy", version="0.1.0")
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     @app.post("/tweet", status_code=202)
     async def tweet(report: ReportIn) -> Response:

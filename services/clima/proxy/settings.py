@@ -19,6 +19,9 @@ class ProxySettings(BaseSettings):
         validation_alias=wiring.UPSTREAM_ENV.alias("CLIMA_PROXY_WRITER"),
         description="gRPC address of the writer, host:port",
     )
+    max_body_bytes: int = Field(
+        default=65_536, ge=1024, description="largest /tweet body (one report); larger: 413"
+    )
     max_timeout_s: float = Field(default=10.0, gt=0, description="cap on forwarded deadlines")
     log_level: str = "INFO"
     log_json: bool = False

@@ -3,13 +3,13 @@
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
 from clima.contract import Report
 from clima.contract.rules import report_problem
 from clima.writer._route import brokers_of, messages, route
-from clima.writer.errors import BrokerRefusedError, BrokerUnavailableError
+from clima.writer.errors import BacklogFullError, BrokerRefusedError, BrokerUnavailableError
 from clima.writer.settings import Mode
 
 logger = logging.getLogger(__name__)
@@ -29,6 +29,12 @@ class Publisher(Protocol):
     def publish(self, messages: list[tuple[bytes, bytes]]) -> Awaitable[None]: ...
 
 
+class Gate(Protocol):
+    """What the writer asks before publishing: why these brokers must refuse now, or None."""
+
+    def refusal(self, brokers: Iterable[str]) -> str | None: ...
+
+
 class InvalidReportError(ValueError):
     """A report in the request breaks the contract; the whole request is refused."""
 
@@ -46,13 +52,20 @@ def check(reports: Sequence[Report]) -> None:
 class Writer:
     """Publishes batches to the brokers of the mode; success means all of them confirmed."""
 
-    def __init__(self, mode: Mode, publishers: dict[str, Publisher], seed: int | None = None):
+    def __init__(
+        self,
+        mode: Mode,
+        publishers: dict[str, Publisher],
+        seed: int | None = None,
+        gate: Gate | None = None,
+    ):
         missing = [b for b in brokers_of(mode) if b not in publishers]
         if missing:
             raise ValueError(f"mode {mode} needs publishers for {missing}")
         self._mode: Mode = mode
         self._publishers = publishers
         self._rng = random.Random(seed)  # noqa: S311 - spreading load, not security
+        self._gate = gate
 
     @property
     def ready(self) -> bool:
@@ -67,7 +80,8 @@ class Writer:
     async def write(self, reports: Sequence[Report]) -> list[str]:
         """Makes every report durable; BrokerUnavailableError when any broker cannot confirm.
 
-        BrokerRefusedError (nothing published) when a broker of the mode is known down.
+        BrokerRefusedError (nothing published) when a broker of the mode is known down, and
+        its BacklogFullError when the gate says a broker's backlog is over its bound.
         """
         check(reports)
         routed = route(self._mode, reports, self._rng)
@@ -75,6 +89,9 @@ class Writer:
             publisher = self._publishers[broker]
             if not publisher.healthy:
                 raise BrokerRefusedError(f"{broker}: unavailable ({publisher.problem})")
+        refusal = self._gate.refusal(routed) if self._gate is not None else None
+        if refusal is not None:
+            raise BacklogFullError(refusal)
         sends: list[Callable[[], Awaitable[None]]] = [
             _bind(self._publishers[b], messages(batch)) for b, batch in routed.items()
         ]

@@ -23,11 +23,17 @@ from clima.contract import (
     refuse_undecodable,
 )
 from clima.contract.outcome import OUTCOME_KEY, REFUSED
+from clima.writer._backlog import Probes
 from clima.writer._core import InvalidReportError, Publisher, Writer
 from clima.writer._kafka import KafkaPublisher
 from clima.writer._rabbit import RabbitPublisher
 from clima.writer._route import KAFKA, RABBIT, brokers_of
-from clima.writer.errors import BrokerRefusedError, BrokerUnavailableError, ConfigurationError
+from clima.writer.errors import (
+    BacklogFullError,
+    BrokerRefusedError,
+    BrokerUnavailableError,
+    ConfigurationError,
+)
 from clima.writer.settings import WriterSettings
 
 logger = logging.getLogger(__name__)
@@ -66,7 +72,7 @@ class ReportWriterService(ReportWriterServicer):
             REFUSALS.labels("invalid").inc()
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except BrokerRefusedError as exc:
-            REFUSALS.labels("unavailable").inc()
+            REFUSALS.labels("backlog" if isinstance(exc, BacklogFullError) else "unavailable").inc()
             await context.abort(
                 grpc.StatusCode.UNAVAILABLE, str(exc), trailing_metadata=((OUTCOME_KEY, REFUSED),)
             )
@@ -101,7 +107,9 @@ async def _publishers(settings: WriterSettings) -> dict[str, Publisher]:
 async def serve(settings: WriterSettings) -> None:
     """Runs until SIGTERM/SIGINT, then finishes in-flight calls and flushes the brokers."""
     publishers = await _publishers(settings)
-    writer = Writer(settings.mode, publishers)
+    backlog = Probes(settings, brokers_of(settings.mode))
+    backlog.start()
+    writer = Writer(settings.mode, publishers, gate=backlog.backlog)
     server = grpc.aio.server(options=SERVER_OPTIONS)
     add_writer_service(ReportWriterService(writer), server)
     health_servicer = health.aio.HealthServicer()
@@ -117,13 +125,20 @@ async def serve(settings: WriterSettings) -> None:
         alive=lambda: all(k.alive for k in kafka),
         why=lambda: describe_unready(writer.unready()),
     )
-    logger.info("writer listening on %s:%s, mode=%s", settings.host, port, settings.mode)
+    logger.info(
+        "writer listening on %s:%s, mode=%s, backlog bound %s messages",
+        settings.host,
+        port,
+        settings.mode,
+        settings.max_backlog_messages or "none",
+    )
     await wait_for_signal()
     logger.info("writer draining")
     watcher.cancel()
     await health_servicer.enter_graceful_shutdown()
     await server.stop(grace=10)
     probes.close()
+    await backlog.close()
     for publisher in publishers.values():
         if isinstance(publisher, KafkaPublisher):
             publisher.close()

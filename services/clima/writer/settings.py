@@ -1,7 +1,7 @@
 """Settings of the writer (prefix CLIMA_WRITER_); the broker fields shared with the
 consumers come from clima.wiring.BrokerSettings."""
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from clima import wiring
@@ -25,5 +25,27 @@ class WriterSettings(wiring.BrokerSettings):
     publish_timeout_s: float = Field(
         default=5.0, gt=0, description="how long a broker may take to confirm a batch"
     )
+    max_backlog_messages: int = Field(
+        default=100_000,
+        ge=0,
+        le=1_000_000_000,
+        description="refuse new reports (503 refused) while a broker of the mode holds more "
+        "messages than this not yet applied by the consumers; 0: no bound, nothing measured",
+    )
+    backlog_interval_s: float = Field(
+        default=1.0, gt=0, le=60, description="how often each broker's backlog is measured"
+    )
+    backlog_stale_s: float = Field(
+        default=10.0, gt=0, le=600, description="a backlog figure older than this never refuses"
+    )
     log_level: str = "INFO"
     log_json: bool = False
+
+    @model_validator(mode="after")
+    def _stale_after_interval(self) -> "WriterSettings":
+        if self.backlog_stale_s <= self.backlog_interval_s:
+            raise ValueError(
+                f"backlog_stale_s ({self.backlog_stale_s}) must be longer than "
+                f"backlog_interval_s ({self.backlog_interval_s}): every figure would be stale"
+            )
+        return self

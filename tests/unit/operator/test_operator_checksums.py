@@ -38,7 +38,7 @@ def test_mode_change_touches_only_the_writer(make_ctx: Build, before: str, after
 
 def test_retention_touches_only_the_consumers(make_ctx: Build) -> None:
     """The stream cap is an input of the consumers only."""
-    changed = _changed(make_ctx, {}, {"retention": {"streamMaxLen": 5}})
+    changed = _changed(make_ctx, {}, {"retention": {"streamMaxLen": 50}})
     assert changed == {"demo-kafka-consumer", "demo-rabbit-consumer"}
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
 from clima.proxy.server import create_http
+from clima.proxy.settings import ProxySettings
 
 
 class _Upstream:
@@ -18,8 +17,7 @@ class _Upstream:
 
 
 async def _codes(up: bool) -> list[int]:
-    settings: Any = object()  # the probes read no setting
-    app = create_http(_Upstream(up), settings)  # type: ignore[arg-type]
+    app = create_http(_Upstream(up), ProxySettings())  # type: ignore[arg-type]
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://proxy") as client:
         return [(await client.get(path)).status_code for path in ("/healthz", "/readyz", "/health")]

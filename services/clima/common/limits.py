@@ -1,4 +1,5 @@
-"""Refuses request bodies larger than a limit before they are read into memory."""
+"""Refuses request bodies larger than a limit before they are read into memory (the api's
+routes, the proxy's /tweet)."""
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,6 +19,9 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(send)
             return
+        if declared is None:
+            await self._undeclared(scope, receive, send)
+            return
         seen = 0
 
         async def counting_receive() -> Message:
@@ -33,6 +37,28 @@ class BodyLimit:
             await self.app(scope, counting_receive, send)
         except _TooLargeError:
             await self._refuse(send)
+
+    async def _undeclared(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A body without a length (chunked) is read up to the limit before the app sees any
+        of it: FastAPI turns an error raised while it reads a body into a 400."""
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                pending = [message]  # the client left: the app hears it
+                break
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                await self._refuse(send)
+                return
+            if not message.get("more_body", False):
+                pending = [{"type": "http.request", "body": bytes(body), "more_body": False}]
+                break
+
+        async def replay() -> Message:
+            return pending.pop() if pending else await receive()
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
         body = b'{"detail":"body: larger than %d bytes"}' % self.max_bytes

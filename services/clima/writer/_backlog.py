@@ -1,0 +1,338 @@
+"""How far the consumers are behind each broker, and the bound past which the writer refuses.
+
+While the consumers hold their batches (Valkey full, say) the brokers keep accepting, so
+without a bound the backlog would grow until a broker's disk or memory gave out. The writer
+therefore measures, in the background, the messages each broker of its mode holds that the
+consumers have not yet applied:
+
+- RabbitMQ: the work queue's ready messages (a passive declare on a connection of its own);
+  deliveries a consumer holds unacknowledged (at most its prefetch) are not counted.
+- Kafka: the sum over the topic's partitions of the high watermark minus the consumer
+  group's committed offset (the log start where the group has committed nothing, as the
+  consumers then read from the earliest).
+
+A batch routed to a broker whose last figure is over the bound is refused before anything
+is published (`BacklogFullError`, a refusal the api answers with 503 `"refused"`). The
+publish path only reads the cached figure; measuring never waits on it. A figure older than
+`stale_s` is not used: when measuring fails (the broker is away, the admin call hangs) the
+writer accepts again rather than refusing on an old figure for as long as the failure lasts;
+a broker that is really away is refused by the writer's health check anyway.
+"""
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from aio_pika.abc import AbstractChannel, AbstractConnection
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
+from prometheus_client import Counter, Gauge
+
+from clima.common.amqp import ERRORS, AmqpLink
+from clima.common.topics import CONNECTION_CONFIG
+from clima.writer.settings import WriterSettings
+
+logger = logging.getLogger(__name__)
+
+BACKLOG = Gauge(
+    "clima_writer_backlog_messages",
+    "Messages a broker holds that the consumers have not applied yet, as last measured",
+    ["broker"],
+)
+MEASURE_FAILURES = Counter(
+    "clima_writer_backlog_measure_failures_total",
+    "Backlog measurements that failed (no figure; a stale one is not used to refuse)",
+    ["broker"],
+)
+# a committed offset of "none yet" (librdkafka's OFFSET_INVALID)
+_NO_OFFSET = -1001
+# how long one Kafka measurement may take before it is abandoned with its admin client
+KAFKA_CALL_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """One measurement: messages not yet applied, and when (monotonic seconds)."""
+
+    messages: int
+    at: float
+
+
+class Backlog:
+    """The latest figure of each broker and the bound; `refusal()` is what the writer asks."""
+
+    def __init__(
+        self, bound: int, stale_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._bound = bound
+        self._stale_s = stale_s
+        self._clock = clock
+        self._figures: dict[str, Figure] = {}
+        self._over: set[str] = set()
+        self._failing: dict[str, str] = {}
+        self._lock = threading.Lock()  # figures come from a thread (Kafka) and the loop
+
+    @property
+    def bound(self) -> int:
+        """Messages a broker may hold unapplied before new reports are refused (0: no bound)."""
+        return self._bound
+
+    def record(self, broker: str, messages: int) -> None:
+        """Keeps a new figure; logs when the broker passes the bound or falls back under it."""
+        BACKLOG.labels(broker).set(messages)
+        with self._lock:
+            self._figures[broker] = Figure(messages, self._clock())
+            if self._failing.pop(broker, None) is not None:
+                logger.info("backlog: %s measured again (%d messages)", broker, messages)
+            over = bool(self._bound) and messages > self._bound
+            if over and broker not in self._over:
+                self._over.add(broker)
+                logger.warning(
+                    "backlog: %s holds %d messages not yet applied, over the bound of %d: "
+                    "refusing new reports for it until the consumers catch up",
+                    broker,
+                    messages,
+                    self._bound,
+                )
+            elif not over and broker in self._over:
+                self._over.discard(broker)
+                logger.info(
+                    "backlog: %s down to %d messages (bound %d): accepting again",
+                    broker,
+                    messages,
+                    self._bound,
+                )
+
+    def failed(self, broker: str, why: str) -> None:
+        """Counts a failed measurement; logs once per cause."""
+        MEASURE_FAILURES.labels(broker).inc()
+        with self._lock:
+            if self._failing.get(broker) != why:
+                self._failing[broker] = why
+                logger.warning(
+                    "backlog: cannot measure %s (%s); a figure older than %.0fs is not used "
+                    "to refuse",
+                    broker,
+                    why,
+                    self._stale_s,
+                )
+
+    def figure(self, broker: str) -> Figure | None:
+        """The broker's figure while it is fresh, else None."""
+        found = self._figures.get(broker)
+        if found is None or self._clock() - found.at > self._stale_s:
+            return None
+        return found
+
+    def refusal(self, brokers: Iterable[str]) -> str | None:
+        """Why a batch for `brokers` must be refused now (a fresh figure over the bound), or
+        None. Reads only what was measured: never waits."""
+        if not self._bound:
+            return None
+        for broker in sorted(brokers):
+            found = self.figure(broker)
+            if found is not None and found.messages > self._bound:
+                return (
+                    f"backlog: {broker} holds {found.messages} messages not yet applied, over "
+                    f"the bound of {self._bound} (the consumers are behind; is Valkey full?)"
+                )
+        return None
+
+
+# ------------------------------------------------------------------ Kafka
+def kafka_backlog(
+    ends: Mapping[int, int], starts: Mapping[int, int], committed: Mapping[int, int]
+) -> int:
+    """Messages not yet consumed over all partitions: high watermark minus the committed
+    offset, or minus the log start where the group has committed nothing."""
+    total = 0
+    for partition, end in ends.items():
+        done = committed.get(partition, _NO_OFFSET)
+        if done < 0:
+            done = starts.get(partition, 0)
+        total += max(0, end - done)
+    return total
+
+
+def _measure_kafka(admin: AdminClient, topic: str, group: str, timeout_s: float) -> int:
+    metadata = admin.list_topics(topic, timeout=timeout_s)
+    found = metadata.topics.get(topic)
+    if found is None or found.error is not None or not found.partitions:
+        raise KafkaException(f"topic {topic} not found")
+    parts = [TopicPartition(topic, p) for p in found.partitions]
+    asked = ConsumerGroupTopicPartitions(group, parts)
+    offsets = admin.list_consumer_group_offsets([asked], request_timeout=timeout_s)[group]
+    committed = {tp.partition: tp.offset for tp in offsets.result(timeout_s).topic_partitions}
+    latest: OffsetSpec = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+    earliest: OffsetSpec = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
+    ends = _offsets(admin, parts, latest, timeout_s)
+    missing = [tp for tp in parts if committed.get(tp.partition, _NO_OFFSET) < 0]
+    starts = _offsets(admin, missing, earliest, timeout_s) if missing else {}
+    return kafka_backlog(ends, starts, committed)
+
+
+def _offsets(
+    admin: AdminClient, parts: list[TopicPartition], spec: OffsetSpec, timeout_s: float
+) -> dict[int, int]:
+    futures = admin.list_offsets({tp: spec for tp in parts}, request_timeout=timeout_s)
+    return {tp.partition: future.result(timeout_s).offset for tp, future in futures.items()}
+
+
+class KafkaBacklogProbe:
+    """Measures the group's lag on the topic every `interval_s`, in a thread of its own; a
+    call that has not returned after KAFKA_CALL_TIMEOUT_S is abandoned with its admin client
+    (librdkafka's calls can block past their timeouts while brokers come and go)."""
+
+    def __init__(
+        self, bootstrap: str, topic: str, group: str, backlog: Backlog, interval_s: float
+    ) -> None:
+        self._config: dict[str, str | int | float | bool] = {
+            "bootstrap.servers": bootstrap,
+            **CONNECTION_CONFIG,
+        }
+        self._topic, self._group = topic, group
+        self._backlog = backlog
+        self._interval_s = interval_s
+        self._admin = AdminClient(self._config)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="kafka-backlog", daemon=True)
+
+    def start(self) -> None:
+        """Starts measuring."""
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            self.measure_once()
+            self._stop.wait(max(0.0, self._interval_s - (time.monotonic() - started)))
+
+    def measure_once(self) -> None:
+        """One measurement, recorded as a figure or a failure."""
+        answers: list[int | BaseException] = []
+        admin = self._admin
+
+        def ask() -> None:
+            try:
+                answers.append(_measure_kafka(admin, self._topic, self._group, 1.0))
+            except Exception as exc:  # every failure means only "no figure this time"
+                answers.append(exc)
+
+        asker = threading.Thread(target=ask, name="kafka-backlog-call", daemon=True)
+        asker.start()
+        asker.join(KAFKA_CALL_TIMEOUT_S)
+        if not answers:
+            self._admin = AdminClient(self._config)
+            self._backlog.failed("kafka", f"no answer in {KAFKA_CALL_TIMEOUT_S:.0f}s")
+        elif isinstance(answers[0], BaseException):
+            self._backlog.failed("kafka", _describe(answers[0]))
+        else:
+            self._backlog.record("kafka", answers[0])
+
+    def close(self) -> None:
+        """Stops measuring."""
+        self._stop.set()
+        self._thread.join(timeout=KAFKA_CALL_TIMEOUT_S + 1)
+
+
+# ------------------------------------------------------------------ RabbitMQ
+class RabbitBacklogProbe:
+    """Reads the work queue's message count every `interval_s` with a passive declare, on a
+    connection of its own (the publishing channel never waits behind it)."""
+
+    def __init__(self, url: str, queue: str, backlog: Backlog, interval_s: float) -> None:
+        self._queue = queue
+        self._backlog = backlog
+        self._interval_s = interval_s
+        self._link: AmqpLink[AbstractChannel] = AmqpLink(url, "rabbitmq backlog", self._setup)
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def _setup(self, connection: AbstractConnection) -> AbstractChannel:
+        return await connection.channel()
+
+    def start(self) -> None:
+        """Connects and measures in the background."""
+        self._tasks = [
+            asyncio.create_task(self._link.run(self._stop)),
+            asyncio.create_task(self._run()),
+        ]
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            await self.measure_once()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self._interval_s)
+
+    async def measure_once(self) -> None:
+        """One measurement, recorded as a figure or a failure."""
+        channel = self._link.session
+        if channel is None or channel.is_closed:
+            self._backlog.failed("rabbit", f"not connected ({self._link.problem})")
+            return
+        try:
+            queue = await asyncio.wait_for(
+                channel.declare_queue(self._queue, passive=True), self._interval_s + 1
+            )
+        except ERRORS as exc:
+            self._link.drop(f"passive declare failed: {exc!r}")
+            self._backlog.failed("rabbit", _describe(exc))
+            return
+        count = queue.declaration_result.message_count
+        self._backlog.record("rabbit", int(count or 0))
+
+    async def close(self) -> None:
+        """Stops measuring and closes the connection."""
+        self._stop.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 200 else text[:200] + "…"
+
+
+# ------------------------------------------------------------------ wiring
+class Probes:
+    """The measurements of the brokers of a mode, and the Backlog they feed."""
+
+    def __init__(self, settings: WriterSettings, brokers: Iterable[str]) -> None:
+        self.backlog = Backlog(settings.max_backlog_messages, settings.backlog_stale_s)
+        self._kafka: KafkaBacklogProbe | None = None
+        self._rabbit: RabbitBacklogProbe | None = None
+        if not settings.max_backlog_messages:
+            return  # no bound: nothing to measure
+        wanted = set(brokers)
+        if "kafka" in wanted:
+            self._kafka = KafkaBacklogProbe(
+                settings.kafka_broker,
+                settings.kafka_topic,
+                settings.kafka_group,
+                self.backlog,
+                settings.backlog_interval_s,
+            )
+        if "rabbit" in wanted and settings.rabbitmq_url:
+            self._rabbit = RabbitBacklogProbe(
+                settings.rabbitmq_url,
+                settings.rabbit_queue,
+                self.backlog,
+                settings.backlog_interval_s,
+            )
+
+    def start(self) -> None:
+        """Starts every measurement (in the running event loop and a thread)."""
+        if self._kafka is not None:
+            self._kafka.start()
+        if self._rabbit is not None:
+            self._rabbit.start()
+
+    async def close(self) -> None:
+        """Stops every measurement."""
+        if self._kafka is not None:
+            await asyncio.to_thread(self._kafka.close)
+        if self._rabbit is not None:
+            await self._rabbit.close()
