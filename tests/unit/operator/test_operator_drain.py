@@ -10,6 +10,8 @@ import pytest
 from clima_operator import drain
 from clima_operator.children import Context
 from clima_operator.children import drain as drain_job
+from clima_operator.status import ComponentState, Observation, component_states
+from clima_operator.status.conditions import phase, summarize
 
 Build = Callable[..., Context]
 Live = dict[tuple[str, str], dict[str, Any]]
@@ -243,3 +245,45 @@ def test_the_kafka_drain_job_reads_the_consumer_group(make_ctx: Build) -> None:
     assert container["args"] == ["consumer", "kafka", "--drain"]
     assert env["KAFKA_BROKER"] == "demo-kafka:9092"
     assert env["CLIMA_KAFKA_TOPIC"] == "clima"
+
+
+def _summary(
+    make_ctx: Build, drains: list[drain.Drain], pods: list[dict[str, Any]]
+) -> dict[str, Any]:
+    ctx = make_ctx({"mode": "kafka"})
+    observation = Observation(ctx, 1, {}, False, pods=pods, drains=drains)
+    conditions = summarize(component_states(observation), False)
+    return {c.type: c for c in conditions} | {"phase": phase(conditions)}
+
+
+def test_a_crash_looping_drain_pod_degrades_the_pipeline(make_ctx: Build) -> None:
+    """The drain Job's pod failing for a lasting reason shows in RabbitmqDraining, with
+    Degraded=True, rather than as a quiet "draining"."""
+    pod = {
+        "metadata": {"name": "demo-rabbit-consumer-drain-x", "labels": {"controller-uid": "j1"}},
+        "status": {"phase": "Running", "containerStatuses": [{
+            "name": "rabbit-consumer", "ready": False,
+            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}}}]},
+    }  # fmt: skip
+    found = drain.Drain(drain.RABBIT, drain.Stage.CONSUMING, "draining", _job())
+    summary = _summary(make_ctx, [found], [pod])
+    assert summary["RabbitmqDraining"].reason == "CrashLoopBackOff"
+    assert summary["Degraded"].status is True
+    assert summary["phase"] == "Degraded"
+
+
+def test_ready_says_draining_only_when_the_drain_is_all_that_is_left(make_ctx: Build) -> None:
+    """With components still missing, Ready names them (ComponentsNotReady); the reason is
+    Draining, and the phase too, only when every other component is ready."""
+    found = drain.Drain(drain.RABBIT, drain.Stage.WRITERS, "RabbitMQ draining: waiting")
+    summary = _summary(make_ctx, [found], [])
+    assert summary["Ready"].reason == "ComponentsNotReady"  # nothing of kafka mode exists here
+    only = [ComponentState("WriterReady", True, "Available", "ok"),
+            ComponentState("RabbitmqDraining", False, "Consuming", "RabbitMQ draining: Job",
+                           progressing=True, draining=True)]  # fmt: skip
+    conditions = summarize(only, False)
+    by_type = {c.type: c for c in conditions}
+    assert (by_type["Ready"].status, by_type["Ready"].reason) == (False, "Draining")
+    assert by_type["Ready"].message == "RabbitMQ draining: Job"
+    assert (by_type["Progressing"].status, by_type["Progressing"].reason) == (True, "Draining")
+    assert phase(conditions) == "Draining"
