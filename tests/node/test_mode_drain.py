@@ -1,10 +1,11 @@
 """A mode change under traffic on the real node: the broker the mode leaves drains first.
 
-The sample pipeline (mode both) is switched to rabbit (Kafka drains, quietly), then, while
-reports keep flowing, to kafka: RabbitMQ and its consumer must stay, with the status saying
-"draining", until every report RabbitMQ accepted is in Valkey, and only then go. Every id
-answered 202 is counted exactly once. The operator is restarted in the middle of the drain.
-The module puts the pipeline back in mode both for the other node tests.
+The sample pipeline (mode both) is switched to rabbit (Kafka drains, quietly), its rabbit
+consumer scaled to 0 so that reports pile up in RabbitMQ, then, while reports keep flowing,
+switched to kafka: RabbitMQ must stay, with the status saying "draining", until the drain
+Job has applied that backlog, and only then go. Every id answered 202 is counted exactly
+once. The operator is restarted in the middle of the drain. The module puts the pipeline
+back as the sample has it for the other node tests.
 """
 
 from __future__ import annotations
@@ -44,14 +45,21 @@ class Seen:
             p["metadata"]["name"] for p in by_kind.get("Pod", [])
             if p["metadata"].get("labels", {}).get(COMPONENT) == self.consumer
         ]  # fmt: skip
+        job_name = f"{PIPELINE}-{self.consumer}-drain"
+        jobs = [j for j in by_kind.get("Job", []) if j["metadata"]["name"] == job_name]
+        job = jobs[0] if jobs else None
+        job_conditions = (job or {}).get("status", {}).get("conditions", [])
         found = {
             "t": time.monotonic(),
+            "job_done": any(
+                c["type"] == "Complete" and c["status"] == "True" for c in job_conditions
+            ),
             "phase": status.get("phase"),
             "ready": conditions.get("Ready", {}).get("status"),
             "draining": conditions.get(self.condition),
             "store": ("StatefulSet", f"{PIPELINE}-{self.store}") in names,
             "deployment": ("Deployment", f"{PIPELINE}-{self.consumer}") in names,
-            "job": ("Job", f"{PIPELINE}-{self.consumer}-drain") in names,
+            "job": job is not None,
             "consumer_pods": consumer_pods,
         }
         self.samples.append(found)
@@ -88,7 +96,7 @@ def rabbit_mode(cluster: Cluster) -> Iterator[float]:
     print(f"both -> rabbit: Kafka drained and removed in {took:.0f}s (no traffic)")
     assert _while_draining(seen), "the status never said Kafka was draining"
     yield took
-    cluster.patch_spec({"mode": "both"})
+    cluster.patch_spec({"mode": "both", "rabbitConsumer": {"replicas": 1}})
     eventually(lambda: cluster.condition("Ready").get("status") == "True", timeout=600, interval=2)
 
 
@@ -98,6 +106,9 @@ def test_mode_change_under_traffic_drains_rabbitmq_before_removing_it(
     """rabbit -> kafka while reports flow (and the operator restarted mid-drain): RabbitMQ
     and a rabbit consumer run while the status says draining, then go; the pipeline is
     Ready again, a DrainCompleted event was posted, and Valkey counted every id once."""
+    cluster.patch_spec({"rabbitConsumer": {"replicas": 0}})  # a backlog for the drain
+    eventually(lambda: not Seen("rabbitmq", "rabbit-consumer", "").sample(cluster)[
+        "consumer_pods"], timeout=120, interval=2)  # fmt: skip
     traffic = cluster.traffic_in_background(reports=REPORTS, timeout=900, pace=0.3)
     seen = Seen("rabbitmq", "rabbit-consumer", "RabbitmqDraining")
 
@@ -114,8 +125,17 @@ def test_mode_change_under_traffic_drains_rabbitmq_before_removing_it(
         traffic.kill()
     draining = _while_draining(seen)
     assert draining, "the status never said RabbitMQ was draining"
-    assert all(s["store"] for s in draining), "RabbitMQ went while the status said draining"
-    assert all(s["deployment"] or s["job"] for s in draining), "no rabbit consumer while draining"
+    # RabbitMQ goes only after its drain Job succeeded (the operator deletes the StatefulSet,
+    # then the Job, then writes the status: a sample may fall in between)
+    job_seen = False
+    for sample in seen.samples:
+        job_seen = job_seen or sample["job"]
+        if not sample["store"]:
+            assert job_seen, f"RabbitMQ went before any drain Job ran: {sample}"
+            assert sample["job_done"] or not sample["job"], f"RabbitMQ went early: {sample}"
+        elif sample["draining"] is not None:
+            assert sample["deployment"] or sample["job"], f"no rabbit consumer: {sample}"
+    assert any(s["job"] and s["consumer_pods"] for s in draining), "no drain pod seen"
     with_pods = sum(1 for s in draining if s["consumer_pods"])
     reasons = {s["draining"]["reason"] for s in draining}
     assert {"WaitingForWriters", "Consuming"} <= reasons, reasons
