@@ -10,6 +10,7 @@ back as the sample has it for the other node tests.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,12 @@ class Seen:
     consumer: str
     condition: str
     samples: list[dict[str, Any]] = field(default_factory=list)
+    job_log: str = ""
+
+    def backlog(self) -> int | None:
+        """The first count of messages left that the drain Job logged."""
+        found = re.search(r"messages left to apply: (\d+)", self.job_log)
+        return int(found.group(1)) if found else None
 
     def sample(self, cluster: Cluster) -> dict[str, Any]:
         listed = cluster.json("get", "climapipeline,statefulset,deployment,job,pod")["items"]
@@ -66,9 +73,14 @@ class Seen:
         return found
 
 
+def _job_log(cluster: Cluster, seen: Seen) -> str:
+    done = cluster.kubectl("logs", f"job/{PIPELINE}-{seen.consumer}-drain", check=False)
+    return done.stdout if done.returncode == 0 else ""
+
+
 def _drain(cluster: Cluster, mode: str, seen: Seen, on_job: Any = None) -> float:
     """Patches the mode and samples until the left broker and its consumer are gone and the
-    pipeline is Ready; the seconds that took."""
+    pipeline is Ready; the seconds that took. The drain Job's log is kept in ``seen``."""
     started = time.monotonic()
     cluster.patch_spec({"mode": mode})
     restarted = False
@@ -77,6 +89,8 @@ def _drain(cluster: Cluster, mode: str, seen: Seen, on_job: Any = None) -> float
         if now["job"] and on_job is not None and not restarted:
             on_job()
             restarted = True
+        if now["job"] and now["consumer_pods"]:
+            seen.job_log = _job_log(cluster, seen) or seen.job_log
         gone = not (now["store"] or now["deployment"] or now["job"] or now["consumer_pods"])
         if gone and now["ready"] == "True" and now["draining"] is None:
             return time.monotonic() - started
@@ -136,6 +150,8 @@ def test_mode_change_under_traffic_drains_rabbitmq_before_removing_it(
         elif sample["draining"] is not None:
             assert sample["deployment"] or sample["job"], f"no rabbit consumer: {sample}"
     assert any(s["job"] and s["consumer_pods"] for s in draining), "no drain pod seen"
+    backlog = seen.backlog()
+    assert backlog, f"the drain Job found no backlog to apply; its log:\n{seen.job_log}"
     with_pods = sum(1 for s in draining if s["consumer_pods"])
     reasons = {s["draining"]["reason"] for s in draining}
     assert {"WaitingForWriters", "Consuming"} <= reasons, reasons
@@ -146,6 +162,7 @@ def test_mode_change_under_traffic_drains_rabbitmq_before_removing_it(
         "custom-columns=MSG:.message", "--no-headers",
     ).stdout  # fmt: skip
     assert "RabbitMQ drained" in events, events
+    completed = events.strip().splitlines()[-1]
     assert traffic.returncode == 0, out
     assert f"applied by this run: {REPORTS} of {REPORTS} ids" in out, out
     first = draining[0]["t"]
@@ -157,8 +174,10 @@ def test_mode_change_under_traffic_drains_rabbitmq_before_removing_it(
         f"rabbit -> kafka under traffic: RabbitMQ drained and removed {took:.0f}s after the "
         f"patch (writers rolled out after {stages.get('WaitingForWriters', 0):.0f}s, drain "
         f"Job done after {stages.get('Consuming', 0):.0f}s); Kafka (both -> rabbit, idle) "
-        f"took {rabbit_mode:.0f}s; rabbit consumer pods seen in {with_pods} of {len(draining)} "
-        f"draining samples; traffic still flowing when the drain ended: {flowing}\n"
+        f"took {rabbit_mode:.0f}s; the drain Job found {backlog} RabbitMQ messages (of up to "
+        f"50 reports each) left and said: {completed}; rabbit consumer pods seen in "
+        f"{with_pods} of {len(draining)} draining samples; traffic still flowing when the "
+        f"drain ended: {flowing}\n"
         f"{out.strip().splitlines()[-1]}"
     )
     print(line)

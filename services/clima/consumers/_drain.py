@@ -60,10 +60,9 @@ async def wait_until_drained(
         if quiet.observe(left, now):
             logger.info("drain: nothing left for %.0fs; stopping", quiet_s)
             return True
-        if now - told >= PROGRESS_EVERY_S:
+        if left is not None and now - told >= PROGRESS_EVERY_S:  # the first count at once
             told = now
-            shown = "unknown yet" if left is None else str(left)
-            logger.info("drain: messages left to apply: %s", shown, extra={"left": left})
+            logger.info("drain: messages left to apply: %d", left, extra={"left": left})
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every_s)
     return False
