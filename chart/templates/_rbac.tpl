@@ -4,9 +4,11 @@ What the operator does with each kind, read from its code (operator/clima_operat
   creates the credentials Secret (create), server-side applies children and the pipeline
   status (patch; an apply that creates the object also needs create), merge-patches the
   Secret (patch) and deletes children the spec no longer wants (delete);
-- it never lists, watches or deletes Secrets, creates no Pods, Jobs or RBAC objects, and
+- it never lists, watches or deletes Secrets, creates no Pods or RBAC objects, and
   garbage collection (owner references) removes the children of a deleted pipeline;
-- kopf watches pipelines, Deployments and StatefulSets (list, watch), keeps its progress in
+- it runs one Job per broker that a mode change leaves (the consumer in drain mode), reads
+  whether it succeeded, then deletes it (list, watch, create, patch, delete);
+- kopf watches pipelines, Deployments, StatefulSets and Jobs (list, watch), keeps its progress in
   annotations and its finalizer on pipelines (patch) and posts core Events (create);
 - the status reads the pipeline's pods (list) and kopf watches them (watch), so a crash loop
   or an image that cannot be pulled shows in the pipeline's conditions; pods are only read.
@@ -20,6 +22,9 @@ What the operator does with each kind, read from its code (operator/clima_operat
   verbs: ["patch"]
 - apiGroups: ["apps"]
   resources: ["deployments", "statefulsets"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
+- apiGroups: ["batch"]
+  resources: ["jobs"]
   verbs: ["list", "watch", "create", "patch", "delete"]
 - apiGroups: [""]
   resources: ["services", "configmaps"]

@@ -108,12 +108,21 @@ def status_schema() -> Schema:
             },
             "phase": {
                 "type": "string",
-                "enum": ["Pending", "Progressing", "Ready", "Degraded", "Suspended", "Invalid"],
+                "enum": [
+                    "Pending",
+                    "Progressing",
+                    "Ready",
+                    "Draining",
+                    "Degraded",
+                    "Suspended",
+                    "Invalid",
+                ],
                 "description": "One-word summary of the conditions.",
             },
             "conditions": {
                 "type": "array",
-                "description": "Ready, Progressing, Degraded and one <Component>Ready each.",
+                "description": "Ready, Progressing, Degraded, one <Component>Ready each and "
+                "<Broker>Draining while a broker the mode left is drained.",
                 "x-kubernetes-list-type": "map",
                 "x-kubernetes-list-map-keys": ["type"],
                 "items": _condition_schema(),

@@ -53,6 +53,7 @@ SECRET = Kind("v1", "Secret", "secrets")
 INGRESS = Kind("networking.k8s.io/v1", "Ingress", "ingresses")
 NETWORK_POLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies")
 AUTOSCALER = Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers")
+JOB = Kind("batch/v1", "Job", "jobs")  # a leaving broker's drain consumer
 EVENT = Kind("v1", "Event", "events")
 POD = Kind("v1", "Pod", "pods")  # read only: the status follows what the pods do
 
@@ -65,6 +66,7 @@ APPLIED_KINDS = (
     INGRESS,
     AUTOSCALER,
     NETWORK_POLICY,
+    JOB,
 )
 KINDS = {kind.kind: kind for kind in (PIPELINE, SECRET, *APPLIED_KINDS)}
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from clima_operator import kube
-from clima_operator.children import PIPELINE_LABEL, Context, Manifest, Owner, credentials, desired
+from clima_operator import drain, kube
+from clima_operator.children import PIPELINE_LABEL, Context, Manifest, Owner, credentials
 from clima_operator.errors import ClusterError, ConflictError, InvalidSpecError, RejectedError
 from clima_operator.spec import parse_spec, validate_name
 from clima_operator.status import Observation, invalid_status, pipeline_status
@@ -162,25 +162,36 @@ class Reconciler:
             self._report(body, Observation(ctx, generation, live, suspended=True, pods=pods))
             return Outcome.SUSPENDED
         try:
-            rejected = self._converge(body, ctx, live)
+            rejected, drains = self._converge(body, ctx, live, pods)
         except ClusterError as error:
             failure = f"Could not reconcile ({error}); retrying"
             self._report(body, Observation(ctx, generation, live, False, failure, pods=pods))
             raise
-        observation = Observation(ctx, generation, live, False, rejected=rejected, pods=pods)
+        observation = Observation(
+            ctx, generation, live, False, rejected=rejected, pods=pods, drains=drains
+        )
         self._report(body, observation)
         return Outcome.RECONCILED
 
     def _converge(
-        self, body: Mapping[str, Any], ctx: Context, live: dict[ChildKey, Manifest]
-    ) -> dict[ChildKey, str]:
+        self,
+        body: Mapping[str, Any],
+        ctx: Context,
+        live: dict[ChildKey, Manifest],
+        pods: list[Manifest],
+    ) -> tuple[dict[ChildKey, str], list[drain.Drain]]:
+        """Apply what the spec (and any drain of a broker the mode left) wants, delete the
+        rest; the drains still under way."""
         secrets = self._ensure_credentials(body, ctx.owner)
-        manifests = desired(replace(ctx, credentials=secrets))
+        full = replace(ctx, credentials=secrets)
+        drains = drain.plan(full, live, pods)
+        manifests = drain.manifests(full, drains)
         self._observe_secrets(ctx.owner, manifests, live)
         rejected = self._apply_all(body, manifests, live)
         self._prune(body, ctx.owner, {_key(item) for item in manifests}, live)
         self._note_rejections(body, ctx.owner, rejected)
-        return rejected
+        self._note_drains(body, drains)
+        return rejected, [item for item in drains if item.stage is not drain.Stage.DRAINED]
 
     def _observe(self, owner: Owner) -> dict[ChildKey, Manifest]:
         selector = f"{PIPELINE_LABEL}={owner.name}"
@@ -275,6 +286,16 @@ class Reconciler:
             self.cluster.delete(kind, owner.namespace, key[1], obj["metadata"]["uid"])
             self._event(body, "Normal", "Deleted", f"{key[0]} {key[1]}: no longer in the spec")
 
+    def _note_drains(self, body: Mapping[str, Any], drains: list[drain.Drain]) -> None:
+        """An Event when a drain ends (its broker and consumer were just deleted) or its
+        Job failed (it was just deleted, and the next pass starts another)."""
+        for item in drains:
+            if item.stage is drain.Stage.DRAINED:
+                message = f"{item.message}; {item.broker.title} and its consumer are removed"
+                self._event(body, "Normal", "DrainCompleted", message)
+            elif item.stage is drain.Stage.FAILED:
+                self._event(body, "Warning", "DrainJobFailed", item.message)
+
     def _note_rejections(
         self, body: Mapping[str, Any], owner: Owner, rejected: dict[ChildKey, str]
     ) -> None:
@@ -324,7 +345,7 @@ class Reconciler:
         self._event(body, kind, str(after.get("reason")), str(after.get("message")))
 
 
-_CALM = {"Suspended", "ComponentsNotReady"}
+_CALM = {"Suspended", "ComponentsNotReady", "Draining"}
 
 
 def _context(namespace: str, name: str) -> dict[str, str]:

@@ -23,6 +23,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     consumer = sub.add_parser("consumer", help="apply reports from a broker to Valkey")
     consumer.add_argument("source", choices=wiring.BROKERS)
+    consumer.add_argument(
+        "--drain",
+        action="store_true",
+        help="exit 0 once the broker holds nothing more to apply (CLIMA_CONSUMER_DRAIN)",
+    )
     sub.add_parser("view", help=f"local page of the dashboard's panels on :{wiring.VIEW_PORT}")
     sub.add_parser("operator", help="the Kubernetes operator (same as clima-operator)")
     args = parser.parse_args(argv)
@@ -41,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "consumer":
         from clima.consumers.run import main as run_consumer
 
-        run_consumer(args.source)
+        run_consumer(args.source, drain=args.drain)
     elif args.command == "view":
         from clima.view.server import main as run_view
 

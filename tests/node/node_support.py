@@ -84,11 +84,13 @@ class Cluster:
         )  # fmt: skip
         return done.stdout
 
-    def traffic_in_background(self, reports: int, timeout: float) -> subprocess.Popen[str]:
+    def traffic_in_background(
+        self, reports: int, timeout: float, pace: float = 0.01
+    ) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [sys.executable, str(TRAFFIC), "--namespace", self.namespace, "--pipeline",
              PIPELINE, "--reports", str(reports), "--tweets", "0", "--timeout", str(timeout),
-             "--pace", "0.01"],
+             "--pace", str(pace)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env,
         )  # fmt: skip
 

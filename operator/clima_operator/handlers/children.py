@@ -1,11 +1,12 @@
-"""Handlers of the operator's Deployments and StatefulSets and of their pods.
+"""Handlers of the operator's Deployments, StatefulSets and drain Jobs and of their pods.
 
-Any change of a Deployment or StatefulSet re-reconciles its pipeline, so a child deleted by
-hand comes back at once and the status follows its children's readiness without waiting
-for the periodic pass. A pod re-reconciles its pipeline (named by its ``clima.io/pipeline``
-label) only when something its component's condition reads changes: the pod going bad
-(an image that cannot be pulled, a crash loop, no node for it) or good again, so the
-status says so within seconds while the many other pod updates cost nothing.
+Any change of a Deployment, StatefulSet or Job re-reconciles its pipeline, so a child
+deleted by hand comes back at once, the status follows its children's readiness and a
+broker is removed as soon as its drain Job succeeds, without waiting for the periodic pass.
+A pod re-reconciles its pipeline (named by its ``clima.io/pipeline`` label) only when
+something its component's condition reads changes: the pod going bad (an image that cannot
+be pulled, a crash loop, no node for it) or good again, so the status says so within
+seconds while the many other pod updates cost nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ from clima_operator.handlers import run
 from clima_operator.reconciler import Reconciler
 from clima_operator.status.pods import signal
 
-WATCHED = (("apps", "v1", "deployments"), ("apps", "v1", "statefulsets"))
+WATCHED = (
+    ("apps", "v1", "deployments"),
+    ("apps", "v1", "statefulsets"),
+    ("batch", "v1", "jobs"),
+)
 PODS = ("v1", "pods")
 #: Only objects the operator made (and their pods) carry this; the API server filters on it.
 MANAGED = f"app.kubernetes.io/managed-by={MANAGED_BY}"
@@ -70,7 +75,7 @@ def select_server_side(settings: kopf.OperatorSettings) -> None:
 
 
 def register(registry: kopf.OperatorRegistry, reconciler: Reconciler) -> None:
-    """Watch the operator's Deployments, StatefulSets and their pods."""
+    """Watch the operator's Deployments, StatefulSets, Jobs and their pods."""
 
     def on_child(*, body: kopf.Body, namespace: str | None, **_: Any) -> None:
         pipeline = owning_pipeline(body)

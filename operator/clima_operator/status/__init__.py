@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from clima import wiring
-from clima_operator.children import Context, Manifest, components
+from clima_operator.children import ComponentRef, Context, Manifest, components
+from clima_operator.drain import Drain
 from clima_operator.status.conditions import invalid, phase, stamp, summarize
 from clima_operator.status.pods import selected
-from clima_operator.status.readiness import ComponentState, assess
+from clima_operator.status.readiness import ComponentState, assess, pods_state
 
 __all__ = ["ComponentState", "Observation", "endpoints", "invalid_status", "pipeline_status"]
 
@@ -45,6 +46,7 @@ class Observation:
     failure: str | None = None
     rejected: Mapping[ChildKey, str] = field(default_factory=dict)
     pods: Sequence[Manifest] = ()
+    drains: Sequence[Drain] = ()  # brokers the mode left that are still being drained
     at: datetime = field(default_factory=lambda: datetime.now(UTC))  # judges pods' timestamps
 
 
@@ -68,7 +70,22 @@ def component_states(observation: Observation) -> list[ComponentState]:
                 now=observation.at,
             )
         )
+    states.extend(drain_state(item, observation) for item in observation.drains)
     return states
+
+
+def drain_state(item: Drain, observation: Observation) -> ComponentState:
+    """``<Broker>Draining``: the stage of a leaving broker's drain, or its Job's failing pod."""
+    pods = selected(observation.pods, _selector(item.job)) if item.job is not None else []
+    broker = item.broker
+    failing = pods_state(
+        ComponentRef(broker.condition, broker.title, "Job", ""), pods, observation.at
+    )
+    if failing is not None:
+        return failing
+    return ComponentState(
+        broker.condition, False, item.stage.value, item.message, progressing=True, draining=True
+    )
 
 
 def pipeline_status(

@@ -9,6 +9,9 @@ from typing import Any
 from clima_operator.status.readiness import ComponentState
 
 READY, PROGRESSING, DEGRADED = "Ready", "Progressing", "Degraded"
+#: The reason of Ready and Progressing (and the phase) when draining a broker the mode left
+#: is all that is left to do.
+DRAINING = "Draining"
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,10 @@ def _list(states: Iterable[ComponentState], limit: int = 3) -> str:
     return "; ".join(items[:limit]) + more
 
 
+def _drains(states: Iterable[ComponentState]) -> str:
+    return "; ".join(state.message for state in states)
+
+
 def _ready(states: Sequence[ComponentState], suspended: bool, failure: str | None) -> Condition:
     waiting = [state for state in states if not state.ready]
     if failure is not None:
@@ -39,6 +46,8 @@ def _ready(states: Sequence[ComponentState], suspended: bool, failure: str | Non
             "to resume."
         )
         return Condition(READY, not waiting, "Suspended", message)
+    if waiting and all(state.draining for state in waiting):
+        return Condition(READY, False, DRAINING, _drains(waiting))
     if waiting:
         return Condition(READY, False, "ComponentsNotReady", "Waiting for " + _list(waiting))
     return Condition(READY, True, "AllComponentsReady", f"All {len(states)} components are ready")
@@ -48,6 +57,8 @@ def _progressing(states: Sequence[ComponentState], suspended: bool) -> Condition
     moving = [state for state in states if state.progressing]
     if suspended:
         return Condition(PROGRESSING, False, "Suspended", "Reconciliation is suspended")
+    if moving and all(state.draining for state in moving):
+        return Condition(PROGRESSING, True, DRAINING, _drains(moving))
     if moving:
         return Condition(PROGRESSING, True, "RollingOut", _list(moving))
     return Condition(PROGRESSING, False, "Reconciled", "Every child matches the spec")
@@ -86,7 +97,8 @@ def invalid(field_message: str) -> list[Condition]:
 
 
 def phase(conditions: Sequence[Condition]) -> str:
-    """A one-word summary: Invalid, Suspended, Degraded, Ready, Progressing or Pending."""
+    """A one-word summary: Invalid, Suspended, Degraded, Ready, Draining, Progressing or
+    Pending."""
     by_type = {condition.type: condition for condition in conditions}
     ready, degraded = by_type[READY], by_type[DEGRADED]
     if ready.reason == "InvalidSpec":
@@ -97,6 +109,8 @@ def phase(conditions: Sequence[Condition]) -> str:
         return "Degraded"
     if ready.status:
         return "Ready"
+    if ready.reason == DRAINING:
+        return DRAINING
     return "Progressing" if by_type[PROGRESSING].status else "Pending"
 
 

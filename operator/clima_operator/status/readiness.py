@@ -23,6 +23,7 @@ class ComponentState:
     message: str
     progressing: bool = False
     failed: bool = False
+    draining: bool = False  # a broker the mode left, still being drained
 
 
 def _pods_hint(obj: Live) -> str:

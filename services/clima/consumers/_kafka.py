@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 SOURCE = "kafka"
 _CLOSE_TIMEOUT_S = 15.0
 REJOIN_TIMEOUT_S = 30.0
+_QUERY_TIMEOUT_S = 5.0
 
 
 class KafkaSource:
@@ -40,6 +41,7 @@ class KafkaSource:
             }
         )
         self.connected = False
+        self._query: Consumer | None = None  # drain mode: reads the group's offsets
 
     def _new_consumer(self) -> Consumer:
         settings = self._settings
@@ -85,6 +87,8 @@ class KafkaSource:
             # coordinator can keep it retrying
             await _bounded(self._consumer.close, _CLOSE_TIMEOUT_S, "kafka: close")
             await asyncio.to_thread(self._dead.flush, 10)
+            if self._query is not None:
+                await _bounded(self._query.close, _CLOSE_TIMEOUT_S, "kafka: close query")
 
     def _subscribe(self) -> None:
         self._rejoining_since = None
@@ -190,6 +194,42 @@ class KafkaSource:
         except KafkaException as exc:
             # a rebalance took the partitions; their new owner re-applies, and ids dedup
             logger.warning("kafka: offsets not stored (%s); reports will be seen again", exc)
+
+    async def remaining(self) -> int | None:
+        """Messages of the topic past the group's committed offsets (drain mode); None
+        while Kafka does not answer."""
+        try:
+            return await asyncio.to_thread(self._lag)
+        except KafkaException as exc:
+            logger.warning("kafka: cannot read the group's offsets (%s)", exc)
+            return None
+
+    def _lag(self) -> int:
+        """The sum over the topic's partitions of high watermark minus committed offset,
+        read by a client that shares the group id but never joins it."""
+        if self._query is None:
+            self._query = Consumer(
+                {
+                    "bootstrap.servers": self._settings.kafka_broker,
+                    "group.id": self._settings.kafka_group,
+                    "enable.auto.commit": False,
+                    **CONNECTION_CONFIG,
+                }
+            )
+        topic = self._settings.kafka_topic
+        found = self._query.list_topics(topic, timeout=_QUERY_TIMEOUT_S).topics.get(topic)
+        if found is None or found.error is not None or not found.partitions:
+            raise KafkaException(f"topic {topic} has no partitions yet")
+        wanted = [TopicPartition(topic, partition) for partition in found.partitions]
+        left = 0
+        for committed in self._query.committed(wanted, timeout=_QUERY_TIMEOUT_S):
+            low, high = self._query.get_watermark_offsets(
+                TopicPartition(topic, committed.partition), timeout=_QUERY_TIMEOUT_S, cached=False
+            )
+            # no commit yet: the group starts from the earliest offset still kept
+            position = committed.offset if committed.offset >= 0 else low
+            left += max(0, high - position)
+        return left
 
 
 async def _bounded(call: Callable[[], object], timeout_s: float, what: str) -> None:

@@ -39,6 +39,7 @@ class RabbitSource:
         self._link: AmqpLink[_Session] = AmqpLink(
             settings.rabbitmq_url, "rabbitmq", self._setup, self._check
         )
+        self._in_hand = 0  # deliveries of the batch being applied, not acked yet
 
     @property
     def connected(self) -> bool:
@@ -69,7 +70,11 @@ class RabbitSource:
                     continue
                 batch = await self._next_batch(session.inbox, stop)
                 if batch and session is self._link.session:
-                    await self._handle(session, batch, stop)
+                    self._in_hand = len(batch)
+                    try:
+                        await self._handle(session, batch, stop)
+                    finally:
+                        self._in_hand = 0
         finally:
             disconnect.set()
             await supervisor
@@ -110,6 +115,26 @@ class RabbitSource:
                 logger.warning("rabbitmq: ack failed (%s); reports will be seen again", exc)
                 self._link.drop(f"ack failed: {exc!r}")
                 return
+
+    async def remaining(self) -> int | None:
+        """Deliveries still to apply (drain mode): the queue's ready messages plus what this
+        consumer holds; None while disconnected or while another consumer is attached (its
+        unacked deliveries are invisible here and return to the queue when it stops)."""
+        session = self._link.session
+        if session is None:
+            return None
+        try:
+            queue = await asyncio.wait_for(
+                session.dead_channel.declare_queue(self._settings.rabbit_queue, passive=True),
+                DEAD_LETTER_TIMEOUT_S,
+            )
+        except ERRORS as exc:
+            logger.warning("rabbitmq: cannot read the queue's depth (%s)", exc)
+            return None
+        declared = queue.declaration_result
+        if declared.message_count is None or (declared.consumer_count or 0) > 1:
+            return None
+        return declared.message_count + session.inbox.qsize() + self._in_hand
 
     async def _send_dead(self, channel: AbstractChannel, dead: list[DeadLetter]) -> None:
         for letter in dead:

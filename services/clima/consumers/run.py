@@ -1,7 +1,10 @@
-"""The consumer processes: `clima consumer kafka` and `clima consumer rabbit`."""
+"""The consumer processes: `clima consumer kafka` and `clima consumer rabbit` (`--drain`:
+stop once the broker holds nothing more to apply)."""
 
 import asyncio
 import logging
+import sys
+from typing import Any
 
 import uvloop
 
@@ -9,6 +12,7 @@ from clima import wiring
 from clima.common.lifecycle import wait_for_signal
 from clima.common.logs import configure
 from clima.common.probe import serve_probes
+from clima.consumers._drain import wait_until_drained
 from clima.consumers._holding import HOLD
 from clima.consumers._kafka import KafkaSource
 from clima.consumers._rabbit import RabbitSource
@@ -21,8 +25,9 @@ Source = wiring.Broker
 
 async def serve(
     source_name: Source, settings: ConsumerSettings, store_settings: StoreSettings
-) -> None:
-    """Consumes until SIGTERM/SIGINT, finishing the batch in hand before exit."""
+) -> bool:
+    """Consumes until SIGTERM/SIGINT (or, in drain mode, until the broker holds nothing more
+    to apply), finishing the batch in hand before exit; True when it stopped drained."""
     store = Store(store_settings)
     source: KafkaSource | RabbitSource
     if source_name == wiring.KAFKA:
@@ -38,10 +43,19 @@ async def serve(
     stop = asyncio.Event()
     worker = asyncio.create_task(source.run(stop))
     signal_task = asyncio.create_task(wait_for_signal())
-    logger.info("consumer started", extra={"source": source_name})
-    await asyncio.wait({worker, signal_task}, return_when=asyncio.FIRST_COMPLETED)
+    drain = None
+    if settings.drain:
+        drain = asyncio.create_task(
+            wait_until_drained(
+                source.remaining, stop, settings.drain_quiet_s, settings.drain_check_s
+            )
+        )
+    waits: set[asyncio.Future[Any]] = {worker, signal_task, *([drain] if drain else [])}
+    logger.info("consumer started", extra={"source": source_name, "drain": settings.drain})
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     asked_to_stop = signal_task.done()
     stop.set()
+    finished = await drain if drain is not None else False
     try:
         await worker
     except StoreUnavailableError:
@@ -54,10 +68,16 @@ async def serve(
         probes.close()
         await store.close()
     logger.info("consumer stopped", extra={"source": source_name})
+    return finished
 
 
-def main(source_name: Source) -> None:
-    """Entry point of `clima consumer <source>`."""
+def main(source_name: Source, drain: bool = False) -> None:
+    """Entry point of `clima consumer <source> [--drain]`; in drain mode the exit status is
+    0 only when the broker was drained (a Job's success means "nothing left")."""
     settings = ConsumerSettings()
+    if drain:
+        settings = settings.model_copy(update={"drain": True})
     configure(settings.log_level, settings.log_json)
-    uvloop.run(serve(source_name, settings, StoreSettings()))
+    drained = uvloop.run(serve(source_name, settings, StoreSettings()))
+    if settings.drain and not drained:
+        sys.exit(f"{source_name} consumer stopped before the broker was drained")

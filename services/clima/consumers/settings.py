@@ -15,6 +15,13 @@ class ConsumerSettings(wiring.BrokerSettings):
     max_batch_messages: int = Field(default=500, ge=1, description="broker messages per apply")
     linger_s: float = Field(default=0.005, ge=0, description="wait for more messages per batch")
     prefetch: int = Field(default=1000, ge=1, description="RabbitMQ unacked deliveries in flight")
+    drain: bool = Field(
+        default=False, description="exit 0 once the broker holds nothing more to apply"
+    )
+    drain_quiet_s: float = Field(
+        default=5.0, ge=0, description="drain: how long nothing may be left before exiting"
+    )
+    drain_check_s: float = Field(default=1.0, gt=0, description="drain: seconds between checks")
     host: str = "0.0.0.0"
     probe_port: int = Field(default=wiring.CONSUMER_PROBE_PORT, ge=0, le=65535)
     log_level: str = "INFO"

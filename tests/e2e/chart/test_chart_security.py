@@ -40,6 +40,7 @@ SERVED_YES = [
     *[(verb, kind) for kind in CHILD_KINDS for verb in ("list", "create", "patch", "delete")],
     ("watch", "deployments.apps"),
     ("watch", "statefulsets.apps"),
+    *[(verb, "jobs.batch") for verb in ("list", "watch", "create", "patch", "delete")],
     *[(verb, "secrets") for verb in ("get", "create", "patch")],
     ("create", "events"),
 ]
@@ -51,7 +52,6 @@ SERVED_NO = [
     ("create", "pods"),
     ("create", "pods/exec"),
     ("create", "pods/portforward"),
-    ("create", "jobs.batch"),
     ("create", "serviceaccounts/token"),
     ("delete", "persistentvolumeclaims"),
     *[(verb, "roles.rbac.authorization.k8s.io") for verb in ("create", "escalate", "bind")],

@@ -16,6 +16,7 @@ import yaml
 from clima_e2e_support import SAMPLE, Kubectl
 
 from clima_operator.children import Context, Owner, desired
+from clima_operator.children import drain as drain_job
 from clima_operator.spec import parse_spec
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -38,7 +39,7 @@ SPECS: dict[str, dict[str, Any]] = {
 }
 EVERY_COMPONENT = {
     "api", "proxy", "writer", "kafka-consumer", "rabbit-consumer",
-    "kafka", "rabbitmq", "valkey", "grafana",
+    "kafka", "rabbitmq", "valkey", "grafana", "kafka-consumer-drain", "rabbit-consumer-drain",
 }  # fmt: skip
 
 
@@ -49,11 +50,14 @@ def _pods(spec: dict[str, Any], namespace: str) -> dict[str, dict[str, Any]]:
         parse_spec(spec, OPERATOR_IMAGE),  # a spec without image runs the operator's own
     )
     pods = {}
-    for manifest in desired(ctx):
-        if manifest["kind"] not in ("Deployment", "StatefulSet"):
+    jobs = [drain_job.build(ctx, broker) for broker, used in
+            (("kafka", ctx.spec.uses_kafka), ("rabbit", ctx.spec.uses_rabbit)) if used]  # fmt: skip
+    for manifest in [*desired(ctx), *jobs]:
+        if manifest["kind"] not in ("Deployment", "StatefulSet", "Job"):
             continue
         template = manifest["spec"]["template"]
         component = template["metadata"]["labels"]["app.kubernetes.io/component"]
+        component += "-drain" if manifest["kind"] == "Job" else ""
         spec = dict(template["spec"])
         for claim in manifest["spec"].get("volumeClaimTemplates", []):
             # what the StatefulSet controller adds for each claim template of pod 0

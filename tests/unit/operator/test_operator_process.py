@@ -143,7 +143,7 @@ def test_registry_has_the_handlers_and_needs_no_finalizer() -> None:
     assert not any(handler.requires_finalizer for handler in changing)
     assert registry._spawning.get_all_handlers() == []  # kopf timers/daemons add finalizers
     watched = {h.selector.any_name for h in registry._watching.get_all_handlers()}
-    assert watched == {"deployments", "statefulsets", "pods"}
+    assert watched == {"deployments", "statefulsets", "jobs", "pods"}
 
 
 def test_resync_passes_over_every_pipeline() -> None:
@@ -199,10 +199,12 @@ def test_kopf_settings_use_our_annotations() -> None:
 
 
 def test_watches_ask_the_server_for_the_operators_objects_only() -> None:
-    """Pods, Deployments and StatefulSets are watched with a server-side label selector."""
+    """Pods, Deployments, StatefulSets and Jobs are watched with a server-side label
+    selector."""
     selectors = kopf_settings().watching.label_selectors
     managed = ["app.kubernetes.io/managed-by=clima-operator"]
-    for group, plural in (("", "pods"), ("apps", "deployments"), ("apps", "statefulsets")):
+    watched = (("", "pods"), ("apps", "deployments"), ("apps", "statefulsets"), ("batch", "jobs"))
+    for group, plural in watched:
         assert selectors.collect(kopf.Resource(group, "v1", plural)) == managed
     assert selectors.collect(kopf.Resource("clima.io", "v1alpha1", "climapipelines")) == []
 

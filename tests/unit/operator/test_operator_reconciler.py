@@ -76,23 +76,149 @@ def test_mode_change_updates_only_the_writer(cluster: Any, events: Any) -> None:
     assert ("Normal", "Updated", "Deployment demo-writer") in events.posted
 
 
-def test_mode_change_prunes_unused_broker(cluster: Any, events: Any) -> None:
-    """Switching to kafka deletes the rabbit consumer and the managed RabbitMQ, their
-    NetworkPolicies included."""
-    cluster.add_pipeline()
+RABBIT_CHILDREN = {
+    ("Deployment", "demo-rabbit-consumer"),
+    ("StatefulSet", "demo-rabbitmq"),
+    ("Service", "demo-rabbitmq"),
+    ("NetworkPolicy", "demo-rabbit-consumer"),
+    ("NetworkPolicy", "demo-rabbitmq"),
+}
+JOB = ("Job", "demo-rabbit-consumer-drain")
+
+
+def _children(cluster: Any) -> set[tuple[str, str]]:
+    return {(kind, name) for kind, _, name in cluster.objects}
+
+
+def _deleted(cluster: Any) -> set[tuple[str, str]]:
+    return {(kind, name) for verb, kind, name in cluster.writes if verb == "delete"}
+
+
+def _switched_to_kafka(cluster: Any, events: Any) -> Reconciler:
+    """A ready pipeline in mode both, switched to kafka and reconciled once."""
+    cluster.add_pipeline(spec={"mode": "both", "networkPolicies": {"enabled": True}})
     reconciler = _reconciler(cluster, events)
     reconciler.reconcile("ns", "demo")
-    cluster.set_spec("demo", {"mode": "kafka"})
+    cluster.mark_ready()
     reconciler.reconcile("ns", "demo")
-    deleted = {(kind, name) for verb, kind, name in cluster.writes if verb == "delete"}
-    assert deleted == {
-        ("Deployment", "demo-rabbit-consumer"),
-        ("StatefulSet", "demo-rabbitmq"),
-        ("Service", "demo-rabbitmq"),
-        ("NetworkPolicy", "demo-rabbit-consumer"),
-        ("NetworkPolicy", "demo-rabbitmq"),
+    cluster.writes.clear()
+    cluster.set_spec("demo", {"mode": "kafka", "networkPolicies": {"enabled": True}})
+    reconciler.reconcile("ns", "demo")
+    return reconciler
+
+
+def _finish_job(cluster: Any) -> None:
+    cluster.child(*JOB)["status"] = {
+        "conditions": [{"type": "Complete", "status": "True"}],
+        "startTime": "2025-01-01T00:00:00Z",
+        "completionTime": "2025-01-01T00:00:09Z",
     }
-    assert "RabbitConsumerReady" not in {c["type"] for c in _status(cluster)["conditions"]}
+
+
+def test_mode_change_drains_the_left_broker_before_removing_it(cluster: Any, events: Any) -> None:
+    """both -> kafka: RabbitMQ and its consumer stay while the writer rolls out, then the
+    drain Job replaces the consumer, and only once it succeeded do RabbitMQ, the Job and
+    their NetworkPolicies go, with a DrainCompleted event; the status says so all along."""
+    reconciler = _switched_to_kafka(cluster, events)
+    assert _deleted(cluster) == set()
+    assert _children(cluster) >= RABBIT_CHILDREN
+    draining = _condition(cluster, "RabbitmqDraining")
+    assert (draining["status"], draining["reason"]) == ("False", "WaitingForWriters")
+    assert "RabbitMQ draining: waiting for the writer rollout" in draining["message"]
+
+    cluster.mark_ready()  # the writer's rollout is complete
+    reconciler.reconcile("ns", "demo")
+    assert _deleted(cluster) == {("Deployment", "demo-rabbit-consumer")}
+    assert JOB in _children(cluster)
+    assert ("StatefulSet", "demo-rabbitmq") in _children(cluster)
+    assert _condition(cluster, "RabbitmqDraining")["reason"] == "Consuming"
+    ready = _condition(cluster, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "Draining")
+    assert _status(cluster)["phase"] == "Draining"
+    assert ("Normal", "Draining") in {(kind, reason) for kind, reason, _ in events.posted}
+
+    _finish_job(cluster)
+    reconciler.reconcile("ns", "demo")
+    assert _deleted(cluster) == RABBIT_CHILDREN | {JOB}
+    assert not any(
+        "rabbit" in name for _, name in _children(cluster) if name != "demo-rabbitmq-config"
+    )
+    completed = [message for _, reason, message in events.posted if reason == "DrainCompleted"]
+    assert completed == [
+        "RabbitMQ drained: Job demo-rabbit-consumer-drain applied everything it held in 9s; "
+        "RabbitMQ and its consumer are removed"
+    ]
+    assert "RabbitmqDraining" not in {c["type"] for c in _status(cluster)["conditions"]}
+    assert _condition(cluster, "Ready")["status"] == "True"
+    assert _status(cluster)["phase"] == "Ready"
+
+
+def test_an_old_writer_pod_holds_the_drain(cluster: Any, events: Any) -> None:
+    """A terminating writer pod still sending to RabbitMQ keeps the consumer running and no
+    Job starts, even when the Deployment reports its rollout done."""
+    reconciler = _switched_to_kafka(cluster, events)
+    cluster.mark_ready()
+    env = [{"name": "WRITER_TARGET", "value": "both"}]
+    cluster.objects[("Pod", "ns", "demo-writer-old")] = {
+        "kind": "Pod",
+        "metadata": {"name": "demo-writer-old", "deletionTimestamp": "2025-01-01T00:00:00Z",
+                     "labels": {"clima.io/pipeline": "demo",
+                                "app.kubernetes.io/component": "writer"}},
+        "spec": {"containers": [{"name": "writer", "env": env}]},
+        "status": {"phase": "Running"},
+    }  # fmt: skip
+    reconciler.reconcile("ns", "demo")
+    assert JOB not in _children(cluster)
+    assert ("Deployment", "demo-rabbit-consumer") in _children(cluster)
+    assert "1 writer pod(s) still publish" in _condition(cluster, "RabbitmqDraining")["message"]
+    del cluster.objects[("Pod", "ns", "demo-writer-old")]
+    reconciler.reconcile("ns", "demo")
+    assert JOB in _children(cluster)
+
+
+def test_a_restarted_operator_resumes_the_drain(cluster: Any, events: Any) -> None:
+    """A new operator (nothing in memory) finds the drain from the cluster: it writes
+    nothing while the Job runs and removes RabbitMQ once it succeeded."""
+    _switched_to_kafka(cluster, events)
+    cluster.mark_ready()
+    _reconciler(cluster, events).reconcile("ns", "demo")
+    cluster.writes.clear()
+    restarted = _reconciler(cluster, events)
+    restarted.reconcile("ns", "demo")
+    assert cluster.writes == []
+    _finish_job(cluster)
+    restarted.reconcile("ns", "demo")
+    assert ("StatefulSet", "demo-rabbitmq") in _deleted(cluster)
+
+
+def test_switching_back_cancels_the_drain(cluster: Any, events: Any) -> None:
+    """both -> kafka -> both during the drain: the Job goes, the consumer comes back, and
+    RabbitMQ is never deleted."""
+    reconciler = _switched_to_kafka(cluster, events)
+    cluster.mark_ready()
+    reconciler.reconcile("ns", "demo")
+    assert JOB in _children(cluster)
+    cluster.set_spec("demo", {"mode": "both", "networkPolicies": {"enabled": True}})
+    reconciler.reconcile("ns", "demo")
+    assert JOB not in _children(cluster)
+    assert _children(cluster) >= RABBIT_CHILDREN
+    assert not {("StatefulSet", "demo-rabbitmq"), ("Service", "demo-rabbitmq")} & _deleted(cluster)
+    assert "RabbitmqDraining" not in {c["type"] for c in _status(cluster)["conditions"]}
+
+
+def test_a_failed_drain_job_is_replaced(cluster: Any, events: Any) -> None:
+    """A drain Job that failed is deleted with a Warning and a new one started; RabbitMQ
+    stays meanwhile."""
+    reconciler = _switched_to_kafka(cluster, events)
+    cluster.mark_ready()
+    reconciler.reconcile("ns", "demo")
+    cluster.child(*JOB)["status"] = {"conditions": [{"type": "Failed", "status": "True"}]}
+    reconciler.reconcile("ns", "demo")
+    assert JOB in _deleted(cluster)
+    assert "DrainJobFailed" in events.reasons()
+    assert ("StatefulSet", "demo-rabbitmq") in _children(cluster)
+    reconciler.reconcile("ns", "demo")
+    assert JOB in _children(cluster)
 
 
 def test_deleted_child_comes_back(cluster: Any, events: Any) -> None:
