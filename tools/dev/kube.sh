@@ -89,6 +89,12 @@ down() {
     helm uninstall clima -n "$namespace" --wait --timeout 2m >/dev/null 2>&1 || true
     kubectl delete namespace "$namespace" --wait=false >/dev/null 2>&1 || true
     cordon_kwok off
+    # the node's addons (CoreDNS, the default StorageClass clima-local, the node's endpoint):
+    # a kept cluster must not offer a default class whose provisioner is gone (claims of
+    # later suites would stay Pending)
+    if [ -f "$CLIMA_STATE/node/addons.yaml" ]; then
+      kubectl delete -f "$CLIMA_STATE/node/addons.yaml" --ignore-not-found --wait=false >/dev/null 2>&1 || true
+    fi
   fi
   bash tools/node/node.sh down
   if [ "${1:-}" = --keep-cluster ]; then
