@@ -9,8 +9,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
+from clima.common.kafka import any_broker_up, client_config, durable_producer_config, ensure_topics
 from clima.common.retry import retry
-from clima.common.topics import CONNECTION_CONFIG, ensure_topic
 from clima.consumers._apply import apply_batch
 from clima.consumers._decode import DeadLetter, sort_payloads
 from clima.consumers._metrics import record
@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 SOURCE = "kafka"
 _CLOSE_TIMEOUT_S = 15.0
 REJOIN_TIMEOUT_S = 30.0
+STATS_EVERY_MS = 1_000
 
 
 class KafkaSource:
@@ -31,23 +32,19 @@ class KafkaSource:
         self._store = store
         self._consumer = self._new_consumer()
         self._rejoining_since: float | None = None
-        self._dead = Producer(
-            {
-                "bootstrap.servers": settings.kafka_broker,
-                "acks": "all",
-                "enable.idempotence": True,
-                **CONNECTION_CONFIG,
-            }
-        )
+        self._dead = Producer(durable_producer_config(settings.kafka_broker))
         self.connected = False
+        """True while the group member has a connection to a broker that is up (from
+        librdkafka's statistics, every STATS_EVERY_MS, served by the consumer's poll)."""
 
     def _new_consumer(self) -> Consumer:
         settings = self._settings
         return Consumer(
             {
-                "bootstrap.servers": settings.kafka_broker,
+                **client_config(settings.kafka_broker),
                 "group.id": settings.kafka_group,
-                **CONNECTION_CONFIG,
+                "statistics.interval.ms": STATS_EVERY_MS,
+                "stats_cb": self._on_stats,
                 # offsets are stored only once Valkey has a batch, and committed from there
                 # in the background: a commit never blocks consuming (a synchronous commit
                 # can wait without bound while the group coordinator is away); a crash
@@ -85,6 +82,9 @@ class KafkaSource:
             # coordinator can keep it retrying
             await _bounded(self._consumer.close, _CLOSE_TIMEOUT_S, "kafka: close")
             await asyncio.to_thread(self._dead.flush, 10)
+
+    def _on_stats(self, stats: str) -> None:
+        self.connected = any_broker_up(stats)
 
     def _subscribe(self) -> None:
         self._rejoining_since = None
@@ -126,9 +126,11 @@ class KafkaSource:
     async def _ensure_topics(self, stop: asyncio.Event) -> None:
         """Creates the work and dead-letter topics, waiting for Kafka if it is not up yet."""
         s = self._settings
+        # the dead-letter topic has one partition: dead letters are rare and read by people
+        partitions = {s.kafka_topic: 4, s.dead_topic: 1}
         await retry(
             "kafka: ensure topics",
-            lambda: asyncio.to_thread(_ensure_both, s.kafka_broker, s.kafka_topic, s.dead_topic),
+            lambda: asyncio.to_thread(ensure_topics, s.kafka_broker, partitions),
             stop,
         )
 
@@ -152,7 +154,6 @@ class KafkaSource:
                 good.append(message)
             elif error.code() != KafkaError._PARTITION_EOF:
                 logger.warning("kafka: %s", error)
-        self.connected = True
         if not payloads:
             return
         sorted_ = sort_payloads(payloads)
@@ -207,8 +208,3 @@ async def _bounded(call: Callable[[], object], timeout_s: float, what: str) -> N
         await asyncio.wait_for(done.wait(), timeout_s)
     except TimeoutError:
         logger.error("%s did not finish in %.0fs; going on without it", what, timeout_s)
-
-
-def _ensure_both(bootstrap: str, topic: str, dead_topic: str) -> None:
-    ensure_topic(bootstrap, topic, partitions=4)
-    ensure_topic(bootstrap, dead_topic, partitions=1)

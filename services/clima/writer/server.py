@@ -109,12 +109,11 @@ async def serve(settings: WriterSettings) -> None:
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     await server.start()
     watcher = asyncio.create_task(_follow_readiness(writer, health_servicer))
-    kafka = [p for p in publishers.values() if isinstance(p, KafkaPublisher)]
     probes = await serve_probes(
         settings.host,
         settings.probe_port,
         lambda: writer.ready,
-        alive=lambda: all(k.alive for k in kafka),
+        alive=lambda: writer.alive,
         why=lambda: describe_unready(writer.unready()),
     )
     logger.info("writer listening on %s:%s, mode=%s", settings.host, port, settings.mode)
@@ -124,11 +123,7 @@ async def serve(settings: WriterSettings) -> None:
     await health_servicer.enter_graceful_shutdown()
     await server.stop(grace=10)
     probes.close()
-    for publisher in publishers.values():
-        if isinstance(publisher, KafkaPublisher):
-            publisher.close()
-        elif isinstance(publisher, RabbitPublisher):
-            await publisher.close()
+    await writer.close()
 
 
 def describe_unready(unready: dict[str, str]) -> str:

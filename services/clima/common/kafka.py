@@ -1,0 +1,68 @@
+"""What every Kafka client of Clima shares (the writer's producer and leader probe, the
+consumers' group member and dead-letter producer): bounded connection waits, the durable
+producer's settings, topics created by Clima itself (brokers run with auto-creation off), and
+how to tell from librdkafka's statistics whether a broker is reachable."""
+
+import logging
+from collections.abc import Mapping
+
+import orjson
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from clima.common.retry import RECONNECT_CAP_S
+
+logger = logging.getLogger(__name__)
+
+Config = dict[str, str | int | float | bool]
+
+# librdkafka's waits, bounded so a crashed, booting or silent broker is noticed and tried again
+# within seconds (its defaults: 30 s to connect and handshake, 60 s per request before a
+# half-open connection is torn down, up to 10 s between two connection attempts)
+CONNECTION_CONFIG: Config = {
+    "socket.connection.setup.timeout.ms": 3_000,
+    "socket.timeout.ms": 5_000,
+    "socket.keepalive.enable": True,
+    "reconnect.backoff.max.ms": int(RECONNECT_CAP_S * 1000),
+}
+
+
+def client_config(bootstrap: str) -> Config:
+    """The settings of any client of the cluster at `bootstrap` (admin, consumer, producer)."""
+    return {"bootstrap.servers": bootstrap, **CONNECTION_CONFIG}
+
+
+def durable_producer_config(bootstrap: str) -> Config:
+    """A producer whose delivery means every in-sync replica has the message, once: what the
+    writer publishes and what the consumers dead-letter."""
+    return {**client_config(bootstrap), "acks": "all", "enable.idempotence": True}
+
+
+def ensure_topic(bootstrap: str, topic: str, partitions: int, timeout_s: float = 10.0) -> None:
+    """Creates the topic if it is missing (replication 1 for a one-node cluster)."""
+    admin = AdminClient(client_config(bootstrap))
+    existing = admin.list_topics(timeout=timeout_s).topics
+    if topic in existing:
+        return
+    futures = admin.create_topics(
+        [NewTopic(topic, num_partitions=partitions, replication_factor=-1)]
+    )
+    try:
+        futures[topic].result(timeout_s)
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise
+    logger.info("kafka: created topic %s with %d partitions", topic, partitions)
+
+
+def ensure_topics(bootstrap: str, partitions: Mapping[str, int]) -> None:
+    """Creates each missing topic with its number of partitions (blocking: run in a thread)."""
+    for topic, count in partitions.items():
+        ensure_topic(bootstrap, topic, count)
+
+
+def any_broker_up(stats: str | bytes) -> bool:
+    """True when librdkafka's statistics (`stats_cb`) show a connection to a broker that is up;
+    False while every broker, the bootstrap address included, is down or being connected."""
+    brokers = orjson.loads(stats).get("brokers", {})
+    return any(broker.get("state") == "UP" for broker in brokers.values())
