@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clima.api.app import accept
+from clima.api._ingest import Ingest
 from clima.contract import Report
 from clima.contract.catalogue import Municipality, Weather, parse_municipality, parse_weather
 from clima.contract.rules import (
@@ -83,9 +83,9 @@ def plain_report(data: Any, now_ms: int) -> Report | None:
 class FastIngest:
     """ASGI: the fast lane in front of the FastAPI app (which keeps lifespan and docs)."""
 
-    def __init__(self, app: Any, max_batch_items: int) -> None:
-        self.app: ASGIApp = app
-        self._state = app.state
+    def __init__(self, app: ASGIApp, ingest: Ingest, max_batch_items: int) -> None:
+        self.app = app
+        self._ingest = ingest
         self._max_batch_items = max_batch_items
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -114,7 +114,7 @@ class FastIngest:
         else:
             ids = [r.id for r in reports]
             answer = orjson.dumps({"ids": ids, "accepted": len(ids)})
-        response = await accept(self._state.batcher, reports, answer)
+        response = await self._ingest.accept(reports, answer)
         await response(scope, receive, send)
 
     def _parse(self, body: bytes, many: bool) -> list[Report] | None:

@@ -5,15 +5,13 @@ import logging
 
 import grpc
 import uvloop
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import Counter, Histogram
 
+from clima.common.grpc_server import GrpcServer
 from clima.common.lifecycle import wait_for_signal
 from clima.common.logs import configure
 from clima.common.probe import serve_probes
-from clima.common.upstream import SERVER_OPTIONS
 from clima.contract import (
-    SERVICE_NAME,
     Ack,
     Report,
     ReportBatch,
@@ -102,13 +100,10 @@ async def serve(settings: WriterSettings) -> None:
     """Runs until SIGTERM/SIGINT, then finishes in-flight calls and flushes the brokers."""
     publishers = await _publishers(settings)
     writer = Writer(settings.mode, publishers)
-    server = grpc.aio.server(options=SERVER_OPTIONS)
-    add_writer_service(ReportWriterService(writer), server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    service = ReportWriterService(writer)
+    server = GrpcServer(settings.host, settings.port, lambda s: add_writer_service(service, s))
     await server.start()
-    watcher = asyncio.create_task(_follow_readiness(writer, health_servicer))
+    watcher = asyncio.create_task(_follow_readiness(writer, server))
     probes = await serve_probes(
         settings.host,
         settings.probe_port,
@@ -116,12 +111,11 @@ async def serve(settings: WriterSettings) -> None:
         alive=lambda: writer.alive,
         why=lambda: describe_unready(writer.unready()),
     )
-    logger.info("writer listening on %s:%s, mode=%s", settings.host, port, settings.mode)
+    logger.info("writer listening on %s:%s, mode=%s", settings.host, server.port, settings.mode)
     await wait_for_signal()
     logger.info("writer draining")
     watcher.cancel()
-    await health_servicer.enter_graceful_shutdown()
-    await server.stop(grace=10)
+    await server.stop()
     probes.close()
     await writer.close()
 
@@ -131,7 +125,7 @@ def describe_unready(unready: dict[str, str]) -> str:
     return "; ".join(f"{broker} unreachable ({why})" for broker, why in sorted(unready.items()))
 
 
-async def _follow_readiness(writer: Writer, health_servicer: health.aio.HealthServicer) -> None:
+async def _follow_readiness(writer: Writer, server: GrpcServer) -> None:
     """gRPC health (what Kubernetes probes) says SERVING only while every broker of the mode
     is reachable; each change is logged with the broker and why."""
     was: bool | None = None
@@ -139,14 +133,11 @@ async def _follow_readiness(writer: Writer, health_servicer: health.aio.HealthSe
         unready = writer.unready()
         ready = not unready
         if ready != was:
-            status = health_pb2.HealthCheckResponse.SERVING
             if ready:
                 logger.info("writer ready: every broker of the mode is reachable")
             else:
-                status = health_pb2.HealthCheckResponse.NOT_SERVING
                 logger.warning("writer not ready: %s", describe_unready(unready))
-            for name in ("", SERVICE_NAME):
-                await health_servicer.set(name, status)
+            await server.set_serving(ready)
             was = ready
         await asyncio.sleep(0.25)
 
