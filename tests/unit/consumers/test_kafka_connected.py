@@ -1,26 +1,10 @@
 """The Kafka consumer's `connected` follows librdkafka's view of the brokers, both ways."""
 
 import time
-from collections.abc import AsyncIterator
 
 import orjson
-import pytest
 
 from clima.consumers import _kafka
-from clima.consumers.settings import ConsumerSettings
-from clima.store import Store, StoreSettings
-
-
-@pytest.fixture
-async def source() -> AsyncIterator[_kafka.KafkaSource]:
-    settings = ConsumerSettings(kafka_broker="127.0.0.1:9", kafka_topic="clima-connected")
-    store = Store(StoreSettings(valkey_url="redis://127.0.0.1:9/0"))
-    made = _kafka.KafkaSource(settings, store)
-    yield made
-    made._consumer.close()
-    await store.close()
-    made._dead.purge()
-    del made._dead  # its idempotent producer would keep dialling the absent broker
 
 
 def _stats(*states: str) -> str:
@@ -39,9 +23,12 @@ def test_connected_is_set_and_reset_by_the_broker_states(source: _kafka.KafkaSou
     assert source.connected
     source._on_stats(_stats())
     assert not source.connected
+    source._consumer.close()
 
 
-def test_statistics_of_an_unreachable_broker_reset_connected(source: _kafka.KafkaSource) -> None:
+def test_statistics_of_an_unreachable_broker_reset_connected(
+    source: _kafka.KafkaSource,
+) -> None:
     """librdkafka's own statistics, served by the consumer's poll, say no broker is up: a
     `connected` left over from earlier goes back to False."""
     source.connected = True
@@ -49,4 +36,5 @@ def test_statistics_of_an_unreachable_broker_reset_connected(source: _kafka.Kafk
     deadline = time.monotonic() + 5 * _kafka.STATS_EVERY_MS / 1000
     while source.connected and time.monotonic() < deadline:
         source._consumer.poll(0.2)
+    source._consumer.close()
     assert not source.connected
