@@ -6,8 +6,8 @@
 
 It starts its own Kafka, RabbitMQ and Valkey (tools/local/infra.sh with the state folder
 .state/bench and ports 19092, 15672, 14369, 16379, or CLIMA_BENCH_<NAME>_PORT), so it never
-touches `make up` or the tests; then, per scenario, the real api, proxy, writer and consumers (LocalPipeline, free
-ports, their own topic and queue). Each load step measures:
+touches `make up` or the tests; then, per scenario, the real api, proxy, writer and
+consumers (LocalPipeline, free ports, their own topic and queue). Each load step measures:
 
 - accepted reports/s, accept latency p50/p95/p99 (from when each request was due);
 - end-to-end latency acceptance -> Valkey from the streams (entry id = apply time,
