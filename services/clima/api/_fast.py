@@ -51,11 +51,9 @@ class FastIngest:
             await self.app(scope, _replay(body, receive), send)
             return
         if path == "/clima":
-            answer = orjson.dumps({"id": reports[0].id, "status": "accepted"})
+            response = await self._ingest.accept_report(reports[0])
         else:
-            ids = [r.id for r in reports]
-            answer = orjson.dumps({"ids": ids, "accepted": len(ids)})
-        response = await self._ingest.accept(reports, answer)
+            response = await self._ingest.accept_batch(reports)
         await response(scope, receive, send)
 
     def _parse(self, body: bytes, many: bool) -> list[Report] | None:

@@ -8,6 +8,7 @@ import asyncio
 import time
 
 import grpc
+import orjson
 from prometheus_client import Counter, Histogram
 from starlette.responses import Response
 
@@ -59,6 +60,15 @@ class Ingest:
     def reachable(self) -> bool:
         """False before `start()` and while the channel knows the upstream is down."""
         return self._upstream is not None and self._upstream.reachable()
+
+    async def accept_report(self, report: Report) -> Response:
+        """POST /clima: 202 `{"id", "status"}` once the report is durable, else 503 or 422."""
+        return await self.accept([report], orjson.dumps({"id": report.id, "status": "accepted"}))
+
+    async def accept_batch(self, reports: list[Report]) -> Response:
+        """POST /clima/batch: 202 `{"ids", "accepted"}` once all are durable, else 503 or 422."""
+        ids = [r.id for r in reports]
+        return await self.accept(reports, orjson.dumps({"ids": ids, "accepted": len(ids)}))
 
     async def accept(self, reports: list[Report], body: bytes) -> Response:
         """Submits built reports; 202 with `body` once durable, else 503 or 422."""

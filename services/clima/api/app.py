@@ -89,8 +89,7 @@ def create_app(settings: ApiSettings, ingest: Ingest) -> FastAPI:
     @app.post("/clima", status_code=202, responses={202: {"model": Accepted}, **busy})
     async def post_report(report: ReportIn) -> Response:
         """Accepts one report (the seed's body with codes, or names)."""
-        built = report.to_report()
-        return await ingest.accept([built], orjson.dumps({"id": built.id, "status": "accepted"}))
+        return await ingest.accept_report(report.to_report())
 
     @app.post("/clima/batch", status_code=202, responses={202: {"model": BatchAccepted}, **busy})
     async def post_batch(
@@ -98,9 +97,7 @@ def create_app(settings: ApiSettings, ingest: Ingest) -> FastAPI:
     ) -> Response:
         """Accepts up to `max_batch_items` reports, all or none."""
         now_ms = time.time_ns() // 1_000_000
-        built = [r.to_report(now_ms) for r in reports]
-        ids = [r.id for r in built]
-        return await ingest.accept(built, orjson.dumps({"ids": ids, "accepted": len(ids)}))
+        return await ingest.accept_batch([r.to_report(now_ms) for r in reports])
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
