@@ -5,9 +5,9 @@
     .venv/bin/python -m bench.run --quick               # 1 run of 5 s steps, a smoke test
 
 It starts its own Kafka, RabbitMQ and Valkey (tools/local/infra.sh with the state folder
-.state/bench and ports 19092, 15672, 14369, 16379), so it never touches `make up` or the
-tests; then, per scenario, the real api, proxy, writer and consumers (LocalPipeline, free
-ports, their own topic and queue). Each load step measures:
+.state/bench and ports 19092, 15672, 14369, 16379, or CLIMA_BENCH_<NAME>_PORT), so it never
+touches `make up` or the tests; then, per scenario, the real api, proxy, writer and
+consumers (LocalPipeline, free ports, their own topic and queue). Each load step measures:
 
 - accepted reports/s, accept latency p50/p95/p99 (from when each request was due);
 - end-to-end latency acceptance -> Valkey from the streams (entry id = apply time,
@@ -47,13 +47,19 @@ from loadtest.traffic import batch, report
 ROOT = Path(__file__).resolve().parents[1]
 STATE = Path(os.environ.get("CLIMA_BENCH_STATE_DIR", ROOT / ".state" / "bench"))
 RESULTS = ROOT / "bench" / "results"
+# the bench's own ports; CLIMA_BENCH_<NAME> (e.g. CLIMA_BENCH_KAFKA_PORT) moves one, so that
+# two checkouts can run `make bench` side by side
+_PORTS = {
+    "KAFKA_PORT": "19092",
+    "KAFKA_CONTROLLER_PORT": "19093",
+    "RABBIT_PORT": "15672",
+    "RABBIT_DIST_PORT": "15673",  # below the ephemeral range (see docs/faults.md)
+    "EPMD_PORT": "14369",
+    "VALKEY_PORT": "16379",
+}
 INFRA_ENV = {
     "CLIMA_STATE_DIR": str(STATE),
-    "CLIMA_KAFKA_PORT": "19092",
-    "CLIMA_RABBIT_PORT": "15672",
-    "CLIMA_RABBIT_DIST_PORT": "15673",  # below the ephemeral range (see docs/faults.md)
-    "CLIMA_EPMD_PORT": "14369",
-    "CLIMA_VALKEY_PORT": "16379",
+    **{f"CLIMA_{name}": os.environ.get(f"CLIMA_BENCH_{name}", p) for name, p in _PORTS.items()},
 }
 STREAM_MAXLEN = 20_000_000  # never trim during a step: every report must be found
 NAMED_SHARE = 0.2

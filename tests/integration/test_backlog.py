@@ -5,7 +5,7 @@ import asyncio
 import aio_pika
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from clima.common.topics import ensure_topic
+from clima.common.kafka import ensure_topic
 from clima.writer._backlog import Backlog, KafkaBacklogProbe, RabbitBacklogProbe
 
 

@@ -16,7 +16,7 @@ import pytest
 import valkey
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from clima.common.topics import ensure_topic
+from clima.common.kafka import ensure_topic
 from clima.contract import Report, ReportBatch
 from clima.local import free_port
 

@@ -7,7 +7,8 @@
 #
 # Starts its own Kafka, RabbitMQ and Valkey (state in .state/bench, ports 19092, 15672,
 # 14369, 16379) so it never disturbs `make up` or the tests, and stops them at the end
-# (--keep-infra leaves them up). Results: bench/results/latest.{md,json,png}.
+# (--keep-infra leaves them up; CLIMA_BENCH_KAFKA_PORT etc. move them).
+# Results: bench/results/latest.{md,json,png}.
 # Profiles: .venv/bin/python -m bench.profile --help. Before/after: -m bench.compare --help.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

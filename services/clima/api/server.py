@@ -2,18 +2,15 @@
 
 import uvloop
 
-from clima.api._fast import FastIngest
-from clima.api.app import create_app
+from clima.api.app import create_api
 from clima.api.settings import ApiSettings
-from clima.common.limits import BodyLimit
 from clima.common.logs import configure
 from clima.common.web import serve_until_signal
 
 
 async def serve(settings: ApiSettings) -> None:
     """Serves until SIGTERM/SIGINT, then finishes requests in flight and their batches."""
-    app = FastIngest(create_app(settings), settings.max_batch_items)
-    await serve_until_signal(BodyLimit(app, settings.max_body_bytes), settings.host, settings.port)
+    await serve_until_signal(create_api(settings), settings.host, settings.port)
 
 
 def main() -> None:

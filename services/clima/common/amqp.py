@@ -1,5 +1,6 @@
-"""One RabbitMQ connection that Clima supervises itself: bounded connect and set-up,
-heartbeats, and a reconnect after a capped back-off.
+"""What the writer and the consumers share of RabbitMQ: one connection that Clima supervises
+itself (bounded connect and set-up, heartbeats, a reconnect after a capped back-off), the
+queues it declares and the persistent messages it publishes.
 
 aio-pika's robust connection is not used (issue 13). Its reconnect loop sleeps a fixed 5 s
 between attempts, and its timeout covers only the AMQP handshake: the channel restore that
@@ -19,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 import aio_pika
-from aio_pika.abc import AbstractConnection
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue, FieldValue
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from yarl import URL
 
@@ -182,3 +183,36 @@ async def _wait(stop: asyncio.Event, timeout_s: float | None, *also: asyncio.Eve
 def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if len(text) <= 200 else text[:200] + "…"
+
+
+async def declare_queues(channel: AbstractChannel, queue: str) -> AbstractQueue:
+    """Declares the durable work queue and its dead-letter queue `<queue>.dead` (a crashed
+    broker may have lost a queue); returns the work queue."""
+    work = await channel.declare_queue(queue, durable=True)
+    await channel.declare_queue(f"{queue}.dead", durable=True)
+    return work
+
+
+async def publish_persistent(
+    channel: AbstractChannel,
+    queue: str,
+    body: bytes,
+    headers: dict[str, FieldValue],
+    *,
+    timeout_s: float,
+    content_type: str | None = None,
+    mandatory: bool = True,
+) -> None:
+    """Publishes a persistent message to `queue` through the default exchange; on a channel
+    with publisher confirms, returns once the broker confirmed it."""
+    await channel.default_exchange.publish(
+        aio_pika.Message(
+            body,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            content_type=content_type,
+            headers=headers,
+        ),
+        routing_key=queue,
+        mandatory=mandatory,
+        timeout=timeout_s,
+    )

@@ -1,11 +1,13 @@
 """Retry with capped exponential back-off until it works or the process is told to stop.
 
 Every reconnect and retry loop of Clima takes its delays from `Backoff`, so one cap bounds how
-long a process may sleep after its peer is back: `RECONNECT_CAP_S`.
+long a process may sleep after its peer is back: `RECONNECT_CAP_S`. `retry` is the loop for
+coroutines, `retry_blocking` the same loop for a thread of its own (librdkafka's admin calls).
 """
 
 import asyncio
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -57,3 +59,29 @@ async def retry(
             delay = backoff.next()
             logger.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
             await asyncio.sleep(delay)
+
+
+def retry_blocking(
+    what: str,
+    attempt: Callable[[], T],
+    stop: threading.Event,
+    *,
+    errors: tuple[type[BaseException], ...] = (Exception,),
+    on_error: Callable[[BaseException], None] | None = None,
+    cap_s: float = RECONNECT_CAP_S,
+) -> T | None:
+    """Runs the blocking `attempt` until it returns; None once `stop` is set first.
+
+    Only `errors` are retried (each one told to `on_error` first); anything else propagates.
+    """
+    backoff = Backoff(cap_s=cap_s)
+    while not stop.is_set():
+        try:
+            return attempt()
+        except errors as exc:
+            if on_error is not None:
+                on_error(exc)
+            delay = backoff.next()
+            logger.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
+            stop.wait(delay)
+    return None

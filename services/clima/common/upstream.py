@@ -4,7 +4,7 @@ server options of both ends, which must agree on keepalive pings."""
 import grpc
 
 from clima.common.retry import RECONNECT_CAP_S
-from clima.contract import Ack, Report, ReportBatch, ReportWriterStub
+from clima.contract import METHODS, SERVICE_NAME, Ack, Report, ReportBatch, ReportWriterStub
 
 _MAX_MESSAGE = 16 * 1024 * 1024
 # a ping every 5 s, unanswered for 2 s, closes a half-open connection (a peer whose node died
@@ -42,6 +42,8 @@ class Upstream:
     def __init__(self, target: str) -> None:
         self._channel = grpc.aio.insecure_channel(target, options=_OPTIONS)
         self._stub = ReportWriterStub(self._channel)  # type: ignore[no-untyped-call]
+        # the same methods without (de)serializers: bytes in, bytes out, for the proxy
+        self._raw = {name: self._channel.unary_unary(f"/{SERVICE_NAME}/{name}") for name in METHODS}
 
     async def send_batch(self, batch: ReportBatch, timeout_s: float) -> Ack:
         """Calls SendBatch; raises grpc.aio.AioRpcError as the upstream answered."""
@@ -52,6 +54,12 @@ class Upstream:
         """Calls SendReport; raises grpc.aio.AioRpcError as the upstream answered."""
         ack: Ack = await self._stub.SendReport(report, timeout=timeout_s)
         return ack
+
+    async def forward(self, method: str, request: bytes, timeout_s: float) -> bytes:
+        """Calls `method` with request bytes as they came; returns the response's bytes.
+        Raises grpc.aio.AioRpcError as the upstream answered."""
+        response: bytes = await self._raw[method](request, timeout=timeout_s)
+        return response
 
     def reachable(self) -> bool:
         """False while the channel knows the upstream is down."""

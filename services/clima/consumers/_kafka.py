@@ -8,9 +8,16 @@ from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
+from clima.common.kafka import (
+    any_broker_up,
+    client_config,
+    durable_producer_config,
+    ensure_topics,
+    group_lag,
+)
 from clima.common.retry import retry
-from clima.common.topics import CONNECTION_CONFIG, ensure_topic
 from clima.consumers._apply import apply_batch
 from clima.consumers._decode import DeadLetter, sort_payloads
 from clima.consumers._metrics import record
@@ -22,6 +29,7 @@ SOURCE = "kafka"
 _CLOSE_TIMEOUT_S = 15.0
 REJOIN_TIMEOUT_S = 30.0
 _QUERY_TIMEOUT_S = 5.0
+STATS_EVERY_MS = 1_000
 
 
 class KafkaSource:
@@ -32,24 +40,20 @@ class KafkaSource:
         self._store = store
         self._consumer = self._new_consumer()
         self._rejoining_since: float | None = None
-        self._dead = Producer(
-            {
-                "bootstrap.servers": settings.kafka_broker,
-                "acks": "all",
-                "enable.idempotence": True,
-                **CONNECTION_CONFIG,
-            }
-        )
+        self._dead = Producer(durable_producer_config(settings.kafka_broker))
         self.connected = False
-        self._query: Consumer | None = None  # drain mode: reads the group's offsets
+        self._query: AdminClient | None = None  # drain mode: reads the group's offsets
+        """True while the group member has a connection to a broker that is up (from
+        librdkafka's statistics, every STATS_EVERY_MS, served by the consumer's poll)."""
 
     def _new_consumer(self) -> Consumer:
         settings = self._settings
         return Consumer(
             {
-                "bootstrap.servers": settings.kafka_broker,
+                **client_config(settings.kafka_broker),
                 "group.id": settings.kafka_group,
-                **CONNECTION_CONFIG,
+                "statistics.interval.ms": STATS_EVERY_MS,
+                "stats_cb": self._on_stats,
                 # offsets are stored only once Valkey has a batch, and committed from there
                 # in the background: a commit never blocks consuming (a synchronous commit
                 # can wait without bound while the group coordinator is away); a crash
@@ -87,8 +91,9 @@ class KafkaSource:
             # coordinator can keep it retrying
             await _bounded(self._consumer.close, _CLOSE_TIMEOUT_S, "kafka: close")
             await asyncio.to_thread(self._dead.flush, 10)
-            if self._query is not None:
-                await _bounded(self._query.close, _CLOSE_TIMEOUT_S, "kafka: close query")
+
+    def _on_stats(self, stats: str) -> None:
+        self.connected = any_broker_up(stats)
 
     def _subscribe(self) -> None:
         self._rejoining_since = None
@@ -130,11 +135,11 @@ class KafkaSource:
     async def _ensure_topics(self, stop: asyncio.Event) -> None:
         """Creates the work and dead-letter topics, waiting for Kafka if it is not up yet."""
         s = self._settings
+        # the dead-letter topic has one partition: dead letters are rare and read by people
+        partitions = {s.kafka_topic: s.kafka_partitions, s.dead_topic: 1}
         await retry(
             "kafka: ensure topics",
-            lambda: asyncio.to_thread(
-                _ensure_both, s.kafka_broker, s.kafka_topic, s.dead_topic, s.kafka_partitions
-            ),
+            lambda: asyncio.to_thread(ensure_topics, s.kafka_broker, partitions),
             stop,
         )
 
@@ -158,7 +163,6 @@ class KafkaSource:
                 good.append(message)
             elif error.code() != KafkaError._PARTITION_EOF:
                 logger.warning("kafka: %s", error)
-        self.connected = True
         if not payloads:
             return
         sorted_ = sort_payloads(payloads)
@@ -205,31 +209,12 @@ class KafkaSource:
             return None
 
     def _lag(self) -> int:
-        """The sum over the topic's partitions of high watermark minus committed offset,
-        read by a client that shares the group id but never joins it."""
+        """The group's lag on the topic, read by an admin client (it never joins the group)."""
         if self._query is None:
-            self._query = Consumer(
-                {
-                    "bootstrap.servers": self._settings.kafka_broker,
-                    "group.id": self._settings.kafka_group,
-                    "enable.auto.commit": False,
-                    **CONNECTION_CONFIG,
-                }
-            )
-        topic = self._settings.kafka_topic
-        found = self._query.list_topics(topic, timeout=_QUERY_TIMEOUT_S).topics.get(topic)
-        if found is None or found.error is not None or not found.partitions:
-            raise KafkaException(f"topic {topic} has no partitions yet")
-        wanted = [TopicPartition(topic, partition) for partition in found.partitions]
-        left = 0
-        for committed in self._query.committed(wanted, timeout=_QUERY_TIMEOUT_S):
-            low, high = self._query.get_watermark_offsets(
-                TopicPartition(topic, committed.partition), timeout=_QUERY_TIMEOUT_S, cached=False
-            )
-            # no commit yet: the group starts from the earliest offset still kept
-            position = committed.offset if committed.offset >= 0 else low
-            left += max(0, high - position)
-        return left
+            self._query = AdminClient(client_config(self._settings.kafka_broker))
+        return group_lag(
+            self._query, self._settings.kafka_topic, self._settings.kafka_group, _QUERY_TIMEOUT_S
+        )
 
 
 async def _bounded(call: Callable[[], object], timeout_s: float, what: str) -> None:
@@ -249,8 +234,3 @@ async def _bounded(call: Callable[[], object], timeout_s: float, what: str) -> N
         await asyncio.wait_for(done.wait(), timeout_s)
     except TimeoutError:
         logger.error("%s did not finish in %.0fs; going on without it", what, timeout_s)
-
-
-def _ensure_both(bootstrap: str, topic: str, dead_topic: str, partitions: int) -> None:
-    ensure_topic(bootstrap, topic, partitions)
-    ensure_topic(bootstrap, dead_topic, partitions=1)

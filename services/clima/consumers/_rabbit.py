@@ -4,10 +4,9 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
-from clima.common.amqp import ERRORS, AmqpLink
+from clima.common.amqp import ERRORS, AmqpLink, declare_queues, publish_persistent
 from clima.consumers._apply import apply_batch
 from clima.consumers._decode import DeadLetter, sort_payloads
 from clima.consumers._metrics import record
@@ -50,8 +49,8 @@ class RabbitSource:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=self._settings.prefetch)
         session = _Session(await connection.channel(publisher_confirms=True))
-        queue = await channel.declare_queue(self._settings.rabbit_queue, durable=True)
-        await session.dead_channel.declare_queue(self._settings.dead_queue, durable=True)
+        # the dead-letter queue declared beside it is settings.dead_queue
+        queue = await declare_queues(channel, self._settings.rabbit_queue)
         await queue.consume(session.inbox.put)
         return session
 
@@ -139,12 +138,11 @@ class RabbitSource:
     async def _send_dead(self, channel: AbstractChannel, dead: list[DeadLetter]) -> None:
         for letter in dead:
             logger.warning("rabbitmq: dead letter: %s", letter.reason)
-            await channel.default_exchange.publish(
-                aio_pika.Message(
-                    letter.payload,
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                    headers={"x-clima-reason": letter.reason},
-                ),
-                routing_key=self._settings.dead_queue,
-                timeout=DEAD_LETTER_TIMEOUT_S,
+            await publish_persistent(
+                channel,
+                self._settings.dead_queue,
+                letter.payload,
+                {"x-clima-reason": letter.reason},
+                timeout_s=DEAD_LETTER_TIMEOUT_S,
+                mandatory=False,
             )

@@ -17,8 +17,11 @@ from clima.contract.catalogue import (
     weather_by_code,
 )
 from clima.contract.service import (
+    METHODS,
     SERVICE_NAME,
+    Forward,
     Undecodable,
+    add_forwarding_service,
     add_writer_service,
     refuse_undecodable,
 )
@@ -30,10 +33,12 @@ ReportWriterStub = _grpc.ReportWriterStub
 ReportWriterServicer = _grpc.ReportWriterServicer
 
 __all__ = [
+    "METHODS",
     "MUNICIPALITIES",
     "SERVICE_NAME",
     "WEATHERS",
     "Ack",
+    "Forward",
     "Municipality",
     "Report",
     "ReportBatch",
@@ -41,6 +46,7 @@ __all__ = [
     "ReportWriterStub",
     "Undecodable",
     "Weather",
+    "add_forwarding_service",
     "add_writer_service",
     "municipality_by_code",
     "parse_municipality",

@@ -1,11 +1,22 @@
-"""The ranges a report must respect, shared by the api (at the door) and the consumers
-(for messages that reached a broker some other way)."""
+"""The rules a report must respect, stated once: the ranges and catalogues that the api's
+two lanes read at the door (`contract/http.py`: `ReportIn` and `plain_report` are both built
+from `MEASURES`, `CODED` and the id rule) and that the writer and consumers check again on
+decoded reports (for messages that reached them some other way)."""
 
 import re
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from clima.contract._pb.clima.v1 import clima_pb2 as _pb
-from clima.contract.catalogue import municipality_by_code, weather_by_code
+from clima.contract.catalogue import (
+    Municipality,
+    Weather,
+    municipality_by_code,
+    parse_municipality,
+    parse_weather,
+    weather_by_code,
+)
 
 TEMPERATURE_MIN_C = -50.0
 TEMPERATURE_MAX_C = 60.0
@@ -19,6 +30,37 @@ EVENT_TIME_MIN_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 EVENT_TIME_MAX_AHEAD_MS = 24 * 3600 * 1000
 """How far past the checker's clock an event time may be: clock skew, never a typo of 10**15
 (which the store cannot format as a date)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """A number (int or float, never a bool or a string) within low..high inclusive."""
+
+    low: float
+    high: float
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Coded:
+    """A catalogue entry, by code (an int, never a bool) or name (a string) that `parse` knows."""
+
+    parse: Callable[[int | str], Municipality | Weather]
+    description: str
+
+
+MEASURES = {
+    "temperature": Measure(TEMPERATURE_MIN_C, TEMPERATURE_MAX_C, "air temperature in °C"),
+    "humidity": Measure(HUMIDITY_MIN_PCT, HUMIDITY_MAX_PCT, "relative humidity in %"),
+}
+CODED = {
+    "municipality": Coded(
+        parse_municipality, "1-4, or mixco, guatemala, amatitlan, chinautla (any case or accents)"
+    ),
+    "weather": Coded(parse_weather, "1-4, or sunny, cloudy, rainy, foggy (or Spanish names)"),
+}
+OPTIONAL_ID = "id"
+"""The one optional field: the client's id (valid_id), else the api gives one."""
 
 
 def valid_id(value: str) -> bool:

@@ -5,7 +5,7 @@ before any servicer runs. Registered here, such a request arrives as `Undecodabl
 servicer refuses it with INVALID_ARGUMENT naming the message it expected.
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -15,6 +15,9 @@ from google.protobuf.message import DecodeError
 from clima.contract._pb.clima.v1 import clima_pb2 as _pb
 
 SERVICE_NAME = "clima.v1.ReportWriter"
+METHODS = ("SendReport", "SendBatch")
+Forward = Callable[[str, bytes, grpc.aio.ServicerContext], Awaitable[bytes]]
+"""A pass-through: (method name, request bytes, context) -> response bytes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,20 @@ def add_writer_service(servicer: Any, server: grpc.aio.Server) -> None:
             request_deserializer=_tolerant(message),
             response_serializer=_pb.Ack.SerializeToString,
         )
-        for name, message in (("SendReport", _pb.Report), ("SendBatch", _pb.ReportBatch))
+        for name, message in zip(METHODS, (_pb.Report, _pb.ReportBatch), strict=True)
     }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+
+
+def add_forwarding_service(forward: Forward, server: grpc.aio.Server) -> None:
+    """Serves clima.v1.ReportWriter on `server` without decoding anything: `forward` gets each
+    method's request bytes as they came and answers with the response bytes."""
+
+    def handler(name: str) -> grpc.RpcMethodHandler:
+        async def call(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            return await forward(name, request, context)
+
+        return grpc.unary_unary_rpc_method_handler(call)
+
+    handlers = {name: handler(name) for name in METHODS}
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))

@@ -1,44 +1,29 @@
-"""Forwards ReportWriter calls to the writer, keeping the caller's deadline and status."""
+"""Forwards ReportWriter calls to the writer as bytes, keeping the caller's deadline and status.
+
+Nothing is decoded here: the writer judges the request (an undecodable one included, which
+it refuses with INVALID_ARGUMENT naming the message) and the proxy relays its answer.
+"""
 
 from typing import NoReturn
 
 import grpc
 
 from clima.common.upstream import Upstream
-from clima.contract import (
-    Ack,
-    Report,
-    ReportBatch,
-    ReportWriterServicer,
-    Undecodable,
-    refuse_undecodable,
-)
 
 
-class ForwardingService(ReportWriterServicer):
+class Forwarder:
     """A ReportWriter that is the writer, one persistent channel away."""
 
     def __init__(self, upstream: Upstream, max_timeout_s: float) -> None:
         self._upstream = upstream
         self._max_timeout_s = max_timeout_s
 
-    async def SendReport(  # noqa: N802
-        self, request: Report | Undecodable, context: grpc.aio.ServicerContext
-    ) -> Ack:
-        if isinstance(request, Undecodable):
-            await refuse_undecodable(request, context)
+    async def __call__(
+        self, method: str, request: bytes, context: grpc.aio.ServicerContext
+    ) -> bytes:
+        """Sends the request bytes to the writer's `method`; answers with its response."""
         try:
-            return await self._upstream.send_report(request, self._timeout(context))
-        except grpc.aio.AioRpcError as exc:
-            await _relay(exc, context)
-
-    async def SendBatch(  # noqa: N802
-        self, request: ReportBatch | Undecodable, context: grpc.aio.ServicerContext
-    ) -> Ack:
-        if isinstance(request, Undecodable):
-            await refuse_undecodable(request, context)
-        try:
-            return await self._upstream.send_batch(request, self._timeout(context))
+            return await self._upstream.forward(method, request, self._timeout(context))
         except grpc.aio.AioRpcError as exc:
             await _relay(exc, context)
 

@@ -6,17 +6,17 @@ import grpc
 import orjson
 import uvloop
 from fastapi import FastAPI, Response
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from clima.common.grpc_server import GrpcServer
 from clima.common.lifecycle import wait_for_signal
 from clima.common.limits import BodyLimit
 from clima.common.logs import configure
-from clima.common.upstream import SERVER_OPTIONS, Upstream
+from clima.common.refusal import refusal_of
+from clima.common.upstream import Upstream
 from clima.common.web import start_http
-from clima.contract import SERVICE_NAME, add_writer_service
+from clima.contract import add_forwarding_service
 from clima.contract.http import ReportIn
-from clima.contract.outcome import outcome_of, unavailable_body
-from clima.proxy._forward import ForwardingService
+from clima.proxy._forward import Forwarder
 from clima.proxy.settings import ProxySettings
 
 logger = logging.getLogger(__name__)
@@ -34,13 +34,7 @@ def create_http(upstream: Upstream, settings: ProxySettings) -> FastAPI:
         try:
             await upstream.send_report(built, settings.max_timeout_s)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                return Response(
-                    orjson.dumps({"detail": exc.details()}), 422, media_type="application/json"
-                )
-            outcome = outcome_of(exc.trailing_metadata())
-            body = unavailable_body(f"{exc.code().name}: {exc.details()}", outcome, [built.id])
-            return Response(body, 503, {"Retry-After": "1"}, media_type="application/json")
+            return refusal_of(exc).response([built.id])
         return Response(
             orjson.dumps({"id": built.id, "status": "accepted"}), 202, media_type="application/json"
         )
@@ -65,22 +59,22 @@ def create_http(upstream: Upstream, settings: ProxySettings) -> FastAPI:
 async def serve(settings: ProxySettings) -> None:
     """Runs both servers until SIGTERM/SIGINT, then drains them."""
     upstream = Upstream(settings.writer)
-    server = grpc.aio.server(options=SERVER_OPTIONS)
-    add_writer_service(ForwardingService(upstream, settings.max_timeout_s), server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
+    forward = Forwarder(upstream, settings.max_timeout_s)
+    server = GrpcServer(
+        settings.host, settings.grpc_port, lambda s: add_forwarding_service(forward, s)
+    )
     await server.start()
-    for name in ("", SERVICE_NAME):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    await server.set_serving(True)
     app = create_http(upstream, settings)
     http, http_task = start_http(app, settings.host, settings.http_port)
     logger.info(
-        "proxy gRPC on %s, HTTP on %s, writer at %s", port, settings.http_port, settings.writer
+        "proxy gRPC on %s, HTTP on %s, writer at %s",
+        server.port,
+        settings.http_port,
+        settings.writer,
     )
     await wait_for_signal()
-    await health_servicer.enter_graceful_shutdown()
-    await server.stop(grace=10)
+    await server.stop()
     http.should_exit = True
     await http_task
     await upstream.close()

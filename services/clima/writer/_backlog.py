@@ -24,16 +24,15 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from aio_pika.abc import AbstractChannel, AbstractConnection
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
+from confluent_kafka.admin import AdminClient
 from prometheus_client import Counter, Gauge
 
 from clima.common.amqp import ERRORS, AmqpLink
-from clima.common.topics import CONNECTION_CONFIG
+from clima.common.kafka import CONNECTION_CONFIG, group_lag
 from clima.writer.settings import WriterSettings
 
 logger = logging.getLogger(__name__)
@@ -48,8 +47,6 @@ MEASURE_FAILURES = Counter(
     "Backlog measurements that failed (no figure; a stale one is not used to refuse)",
     ["broker"],
 )
-# a committed offset of "none yet" (librdkafka's OFFSET_INVALID)
-_NO_OFFSET = -1001
 # how long one Kafka measurement may take before it is abandoned with its admin client
 KAFKA_CALL_TIMEOUT_S = 5.0
 
@@ -144,44 +141,6 @@ class Backlog:
 
 
 # ------------------------------------------------------------------ Kafka
-def kafka_backlog(
-    ends: Mapping[int, int], starts: Mapping[int, int], committed: Mapping[int, int]
-) -> int:
-    """Messages not yet consumed over all partitions: high watermark minus the committed
-    offset, or minus the log start where the group has committed nothing."""
-    total = 0
-    for partition, end in ends.items():
-        done = committed.get(partition, _NO_OFFSET)
-        if done < 0:
-            done = starts.get(partition, 0)
-        total += max(0, end - done)
-    return total
-
-
-def _measure_kafka(admin: AdminClient, topic: str, group: str, timeout_s: float) -> int:
-    metadata = admin.list_topics(topic, timeout=timeout_s)
-    found = metadata.topics.get(topic)
-    if found is None or found.error is not None or not found.partitions:
-        raise KafkaException(f"topic {topic} not found")
-    parts = [TopicPartition(topic, p) for p in found.partitions]
-    asked = ConsumerGroupTopicPartitions(group, parts)
-    offsets = admin.list_consumer_group_offsets([asked], request_timeout=timeout_s)[group]
-    committed = {tp.partition: tp.offset for tp in offsets.result(timeout_s).topic_partitions}
-    latest: OffsetSpec = OffsetSpec.latest()  # type: ignore[no-untyped-call]
-    earliest: OffsetSpec = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
-    ends = _offsets(admin, parts, latest, timeout_s)
-    missing = [tp for tp in parts if committed.get(tp.partition, _NO_OFFSET) < 0]
-    starts = _offsets(admin, missing, earliest, timeout_s) if missing else {}
-    return kafka_backlog(ends, starts, committed)
-
-
-def _offsets(
-    admin: AdminClient, parts: list[TopicPartition], spec: OffsetSpec, timeout_s: float
-) -> dict[int, int]:
-    futures = admin.list_offsets({tp: spec for tp in parts}, request_timeout=timeout_s)
-    return {tp.partition: future.result(timeout_s).offset for tp, future in futures.items()}
-
-
 class KafkaBacklogProbe:
     """Measures the group's lag on the topic every `interval_s`, in a thread of its own; a
     call that has not returned after KAFKA_CALL_TIMEOUT_S is abandoned with its admin client
@@ -218,7 +177,7 @@ class KafkaBacklogProbe:
 
         def ask() -> None:
             try:
-                answers.append(_measure_kafka(admin, self._topic, self._group, 1.0))
+                answers.append(group_lag(admin, self._topic, self._group, 1.0))
             except Exception as exc:  # every failure means only "no figure this time"
                 answers.append(exc)
 

@@ -16,10 +16,17 @@ logger = logging.getLogger(__name__)
 
 
 class Publisher(Protocol):
-    """What the writer needs of a broker client."""
+    """What the writer needs of a broker client, from start to shutdown."""
 
     @property
-    def healthy(self) -> bool: ...
+    def healthy(self) -> bool:
+        """True while the broker looks usable (publishing is refused at once otherwise)."""
+        ...
+
+    @property
+    def alive(self) -> bool:
+        """False once only a restart of the process can mend the client (liveness)."""
+        ...
 
     @property
     def problem(self) -> str:
@@ -27,6 +34,9 @@ class Publisher(Protocol):
         ...
 
     def publish(self, messages: list[tuple[bytes, bytes]]) -> Awaitable[None]: ...
+
+    async def close(self) -> None:
+        """Delivers or settles what is in flight, then disconnects."""
 
 
 class Gate(Protocol):
@@ -71,6 +81,16 @@ class Writer:
     def ready(self) -> bool:
         """True when every broker of the mode looks reachable."""
         return not self.unready()
+
+    @property
+    def alive(self) -> bool:
+        """False once a publisher can only be mended by a restart of the process."""
+        return all(p.alive for p in self._publishers.values())
+
+    async def close(self) -> None:
+        """Closes every publisher, settling what each has in flight."""
+        for publisher in self._publishers.values():
+            await publisher.close()
 
     def unready(self) -> dict[str, str]:
         """Each broker of the mode that is unreachable now, with why."""

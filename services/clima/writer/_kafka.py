@@ -8,8 +8,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from clima.common.retry import Backoff
-from clima.common.topics import CONNECTION_CONFIG, ensure_topic
+from clima.common.kafka import CONNECTION_CONFIG, durable_producer_config, ensure_topic
+from clima.common.retry import retry_blocking
 from clima.writer._leaders import LeaderProbe
 from clima.writer.errors import BrokerUnavailableError
 
@@ -27,13 +27,10 @@ class KafkaPublisher:
         self._loop = asyncio.get_running_loop()
         self._producer = Producer(
             {
-                "bootstrap.servers": bootstrap,
-                "enable.idempotence": True,
-                "acks": "all",
+                **durable_producer_config(bootstrap),
                 "linger.ms": 2,
                 "compression.type": "lz4",
                 "message.timeout.ms": int(timeout_s * 1000),
-                **CONNECTION_CONFIG,
                 "request.timeout.ms": CONNECTION_CONFIG["socket.timeout.ms"],
                 "error_cb": self._on_error,
             }
@@ -56,21 +53,24 @@ class KafkaPublisher:
     def start(self, bootstrap: str, partitions: int) -> None:
         """Makes sure the topic exists, in the background; publishing fails fast until then."""
 
+        def attempt() -> bool:
+            ensure_topic(bootstrap, self._topic, partitions)
+            return True
+
         def ensure() -> None:
-            backoff = Backoff()
-            while not self._stop.is_set():
-                try:
-                    ensure_topic(bootstrap, self._topic, partitions)
-                except KafkaException as exc:
-                    delay = backoff.next()
-                    self._problem = f"cannot ensure topic: {exc}"
-                    logger.warning("kafka: cannot ensure topic (%s); retrying in %.1fs", exc, delay)
-                    self._stop.wait(delay)
-                    continue
+            if retry_blocking(
+                "kafka: ensure topic",
+                attempt,
+                self._stop,
+                errors=(KafkaException,),
+                on_error=self._cannot_ensure,
+            ):
                 self._topic_ready.set()
-                return
 
         threading.Thread(target=ensure, name="kafka-topic", daemon=True).start()
+
+    def _cannot_ensure(self, exc: BaseException) -> None:
+        self._problem = f"cannot ensure topic: {exc}"
 
     def _on_error(self, err: KafkaError) -> None:
         if err.fatal():
@@ -167,8 +167,9 @@ class KafkaPublisher:
             future.set_exception(BrokerUnavailableError(f"kafka: {exc}"))
         return future
 
-    def close(self, timeout_s: float = 10.0) -> None:
-        """Delivers what is queued, then stops the poll thread."""
+    async def close(self, timeout_s: float = 10.0) -> None:
+        """Delivers what is queued, then stops the poll thread (blocking the loop meanwhile:
+        it runs at shutdown, once the gRPC server has stopped)."""
         self._stop.set()
         self._poller.join()
         self._prober.join(timeout=2.0)

@@ -14,7 +14,7 @@ import threading
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from clima.common.topics import CONNECTION_CONFIG
+from clima.common.kafka import Config, client_config
 
 logger = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 2.0
@@ -25,10 +25,7 @@ class LeaderProbe:
     topic is missing, None when Kafka did not answer in time."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
-        self._config: dict[str, str | int | float | bool] = {
-            "bootstrap.servers": bootstrap,
-            **CONNECTION_CONFIG,
-        }
+        self._config: Config = client_config(bootstrap)
         self._topic = topic
         self._client = AdminClient(self._config)
 

@@ -3,11 +3,10 @@
 import asyncio
 import logging
 
-import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection
 from aio_pika.exceptions import DeliveryError
 
-from clima.common.amqp import ERRORS, AmqpLink
+from clima.common.amqp import ERRORS, AmqpLink, declare_queues, publish_persistent
 from clima.writer.errors import BrokerUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -49,6 +48,11 @@ class RabbitPublisher:
         return channel is not None and not channel.is_closed
 
     @property
+    def alive(self) -> bool:
+        """Always: a lost connection is reconnected in the process."""
+        return True
+
+    @property
     def problem(self) -> str:
         """Why the broker is unusable now ('' when it is usable)."""
         return "" if self.healthy else self._link.problem or "channel closed"
@@ -58,18 +62,14 @@ class RabbitPublisher:
         channel = self._link.session
         if channel is None or channel.is_closed:
             raise BrokerUnavailableError(f"rabbitmq: not connected ({self.problem})")
-        exchange = channel.default_exchange
         sends = [
-            exchange.publish(
-                aio_pika.Message(
-                    value,
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                    content_type=CONTENT_TYPE,
-                    headers={"municipality": key.decode()},
-                ),
-                routing_key=self._queue,
-                mandatory=True,
-                timeout=self._timeout_s,
+            publish_persistent(
+                channel,
+                self._queue,
+                value,
+                {"municipality": key.decode()},
+                timeout_s=self._timeout_s,
+                content_type=CONTENT_TYPE,
             )
             for key, value in messages
         ]
@@ -88,9 +88,3 @@ class RabbitPublisher:
         self._stop.set()
         if self._supervisor is not None:
             await self._supervisor
-
-
-async def declare_queues(channel: aio_pika.abc.AbstractChannel, queue: str) -> None:
-    """Declares the durable work queue and its dead-letter queue `<queue>.dead`."""
-    await channel.declare_queue(queue, durable=True)
-    await channel.declare_queue(f"{queue}.dead", durable=True)

@@ -5,15 +5,13 @@ import logging
 
 import grpc
 import uvloop
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import Counter, Histogram
 
+from clima.common.grpc_server import GrpcServer
 from clima.common.lifecycle import wait_for_signal
 from clima.common.logs import configure
 from clima.common.probe import serve_probes
-from clima.common.upstream import SERVER_OPTIONS
 from clima.contract import (
-    SERVICE_NAME,
     Ack,
     Report,
     ReportBatch,
@@ -110,40 +108,31 @@ async def serve(settings: WriterSettings) -> None:
     backlog = Probes(settings, brokers_of(settings.mode))
     backlog.start()
     writer = Writer(settings.mode, publishers, gate=backlog.backlog)
-    server = grpc.aio.server(options=SERVER_OPTIONS)
-    add_writer_service(ReportWriterService(writer), server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    service = ReportWriterService(writer)
+    server = GrpcServer(settings.host, settings.port, lambda s: add_writer_service(service, s))
     await server.start()
-    watcher = asyncio.create_task(_follow_readiness(writer, health_servicer))
-    kafka = [p for p in publishers.values() if isinstance(p, KafkaPublisher)]
+    watcher = asyncio.create_task(_follow_readiness(writer, server))
     probes = await serve_probes(
         settings.host,
         settings.probe_port,
         lambda: writer.ready,
-        alive=lambda: all(k.alive for k in kafka),
+        alive=lambda: writer.alive,
         why=lambda: describe_unready(writer.unready()),
     )
     logger.info(
         "writer listening on %s:%s, mode=%s, backlog bound %s messages",
         settings.host,
-        port,
+        server.port,
         settings.mode,
         settings.max_backlog_messages or "none",
     )
     await wait_for_signal()
     logger.info("writer draining")
     watcher.cancel()
-    await health_servicer.enter_graceful_shutdown()
-    await server.stop(grace=10)
+    await server.stop()
     probes.close()
     await backlog.close()
-    for publisher in publishers.values():
-        if isinstance(publisher, KafkaPublisher):
-            publisher.close()
-        elif isinstance(publisher, RabbitPublisher):
-            await publisher.close()
+    await writer.close()
 
 
 def describe_unready(unready: dict[str, str]) -> str:
@@ -151,7 +140,7 @@ def describe_unready(unready: dict[str, str]) -> str:
     return "; ".join(f"{broker} unreachable ({why})" for broker, why in sorted(unready.items()))
 
 
-async def _follow_readiness(writer: Writer, health_servicer: health.aio.HealthServicer) -> None:
+async def _follow_readiness(writer: Writer, server: GrpcServer) -> None:
     """gRPC health (what Kubernetes probes) says SERVING only while every broker of the mode
     is reachable; each change is logged with the broker and why."""
     was: bool | None = None
@@ -159,14 +148,11 @@ async def _follow_readiness(writer: Writer, health_servicer: health.aio.HealthSe
         unready = writer.unready()
         ready = not unready
         if ready != was:
-            status = health_pb2.HealthCheckResponse.SERVING
             if ready:
                 logger.info("writer ready: every broker of the mode is reachable")
             else:
-                status = health_pb2.HealthCheckResponse.NOT_SERVING
                 logger.warning("writer not ready: %s", describe_unready(unready))
-            for name in ("", SERVICE_NAME):
-                await health_servicer.set(name, status)
+            await server.set_serving(ready)
             was = ready
         await asyncio.sleep(0.25)
 

@@ -6,8 +6,7 @@ import random
 import orjson
 from pydantic import ValidationError
 
-from clima.api._fast import plain_report
-from clima.contract.http import ReportIn
+from clima.contract.http import ReportIn, plain_report
 
 ODD = [True, None, "", " ", "MIXCO ", "Amatitlán", "Soleado", "x", 0, 5, -1, 1.0, 2.5, "1"]
 ODD += [[], {}, -50, 60, 60.5, -50.5, 100, 100.1, 1e-9, -0.0, 10**19]

@@ -1,10 +1,11 @@
 """Back-off is capped, so a peer that is back is tried again within RECONNECT_CAP_S."""
 
 import asyncio
+import threading
 
 import pytest
 
-from clima.common.retry import RECONNECT_CAP_S, Backoff, retry
+from clima.common.retry import RECONNECT_CAP_S, Backoff, retry, retry_blocking
 
 
 def test_backoff_doubles_up_to_the_cap_and_resets() -> None:
@@ -47,3 +48,36 @@ async def test_retry_gives_up_only_once_stopped() -> None:
 
     with pytest.raises(ConnectionError, match="down"):
         await retry("down", down, stop)
+
+
+def test_retry_blocking_retries_tells_each_error_and_stops() -> None:
+    """The thread's loop retries the errors named (each told to `on_error`) until the attempt
+    works, and returns None without another attempt once `stop` is set."""
+    calls: list[int] = []
+    seen: list[str] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise ConnectionError(f"not yet {len(calls)}")
+        return "done"
+
+    stop = threading.Event()
+    got = retry_blocking(
+        "flaky", flaky, stop, errors=(ConnectionError,), on_error=lambda e: seen.append(str(e))
+    )
+    assert got == "done"
+    assert seen == ["not yet 1", "not yet 2"]
+    stop.set()
+    assert retry_blocking("stopped", flaky, stop) is None
+    assert len(calls) == 3
+
+
+def test_retry_blocking_lets_other_errors_through() -> None:
+    """An error not named propagates at once: a bug is not an outage."""
+
+    def broken() -> None:
+        raise ValueError("a bug")
+
+    with pytest.raises(ValueError, match="a bug"):
+        retry_blocking("broken", broken, threading.Event(), errors=(ConnectionError,))

@@ -2,27 +2,13 @@
 broker needed: nothing is fetched)."""
 
 import time
-from collections.abc import AsyncIterator
-
-import pytest
 
 from clima.consumers import _kafka
-from clima.consumers.settings import ConsumerSettings
-from clima.store import Store, StoreSettings
 
 
-@pytest.fixture
-async def source() -> AsyncIterator[_kafka.KafkaSource]:
-    settings = ConsumerSettings(kafka_broker="127.0.0.1:9", kafka_topic="clima-rejoin")
-    store = Store(StoreSettings(valkey_url="redis://127.0.0.1:9/0"))
-    made = _kafka.KafkaSource(settings, store)
-    yield made
-    await store.close()
-    made._dead.purge()
-    del made._dead  # its idempotent producer would keep dialling the absent broker
-
-
-async def test_rejoin_that_never_completes_gets_a_new_member(source: _kafka.KafkaSource) -> None:
+async def test_rejoin_that_never_completes_gets_a_new_member(
+    source: _kafka.KafkaSource,
+) -> None:
     """Revoked and not assigned again within REJOIN_TIMEOUT_S: a new consumer subscribes."""
     source._subscribe()
     assert not source._stuck_rejoining()

@@ -8,10 +8,11 @@ import pytest
 from prometheus_client import REGISTRY
 from pydantic import ValidationError
 
+from clima.common.kafka import kafka_backlog
 from clima.common.upstream import Upstream
 from clima.contract import Report, ReportBatch, add_writer_service
 from clima.contract.outcome import REFUSED, outcome_of
-from clima.writer._backlog import Backlog, kafka_backlog
+from clima.writer._backlog import Backlog
 from clima.writer._core import Writer
 from clima.writer.errors import BacklogFullError, BrokerRefusedError
 from clima.writer.server import ReportWriterService

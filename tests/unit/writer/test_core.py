@@ -6,6 +6,8 @@ import pytest
 
 from clima.contract import Report
 from clima.writer._core import InvalidReportError, Writer
+from clima.writer._kafka import KafkaPublisher
+from clima.writer._rabbit import RabbitPublisher
 from clima.writer.errors import BrokerRefusedError, BrokerUnavailableError
 from clima.writer.server import describe_unready
 
@@ -18,6 +20,11 @@ class FakePublisher:
         self.problem = "" if healthy else "connection refused"
         self._fails = fails
         self.published: list[list[tuple[bytes, bytes]]] = []
+        self.alive = True
+        self.closed = False
+
+    async def close(self) -> None:
+        self.closed = True
 
     async def publish(self, messages: list[tuple[bytes, bytes]]) -> None:
         await asyncio.sleep(0)
@@ -100,3 +107,24 @@ def test_readiness_names_each_unreachable_broker_and_why() -> None:
     assert both.unready() == {"rabbit": "connection refused"}
     assert describe_unready(both.unready()) == "rabbit unreachable (connection refused)"
     assert Writer("kafka", {"kafka": kafka, "rabbit": rabbit}).ready
+
+
+async def test_liveness_and_shutdown_go_through_every_publisher_alike() -> None:
+    """The writer asks any Publisher (no broker types known) whether it is alive, and closes
+    each at shutdown."""
+    kafka, rabbit = FakePublisher(), FakePublisher()
+    writer = Writer("both", {"kafka": kafka, "rabbit": rabbit})
+    assert writer.alive
+    rabbit.alive = False
+    assert not writer.alive
+    await writer.close()
+    assert kafka.closed
+    assert rabbit.closed
+
+
+def test_both_broker_clients_are_publishers() -> None:
+    """KafkaPublisher and RabbitPublisher offer every member of the Publisher protocol."""
+    members = ("healthy", "alive", "problem", "publish", "close")
+    for client in (KafkaPublisher, RabbitPublisher):
+        missing = [m for m in members if not hasattr(client, m)]
+        assert not missing, f"{client.__name__} lacks {missing}"

@@ -10,7 +10,7 @@ async def test_alive_while_the_poll_thread_turns() -> None:
     """Alive from the start; not alive once the poll thread has stopped."""
     publisher = KafkaPublisher("127.0.0.1:9", "clima-liveness", 1.0)
     assert publisher.alive
-    publisher.close(0.1)
+    await publisher.close(0.1)
     assert not publisher.alive
 
 
@@ -23,4 +23,4 @@ async def test_a_fatal_producer_error_fails_liveness_and_readiness() -> None:
         assert not publisher.healthy
         assert "fatal producer error" in publisher.problem
     finally:
-        publisher.close(0.1)
+        await publisher.close(0.1)

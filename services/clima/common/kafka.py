@@ -1,0 +1,112 @@
+"""What every Kafka client of Clima shares (the writer's producer and leader probe, the
+consumers' group member and dead-letter producer): bounded connection waits, the durable
+producer's settings, topics created by Clima itself (brokers run with auto-creation off), and
+how to tell from librdkafka's statistics whether a broker is reachable."""
+
+import logging
+from collections.abc import Mapping
+
+import orjson
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec  # type: ignore[attr-defined]
+
+from clima.common.retry import RECONNECT_CAP_S
+
+logger = logging.getLogger(__name__)
+
+# a committed offset of "none yet" (librdkafka's OFFSET_INVALID)
+_NO_OFFSET = -1001
+
+Config = dict[str, str | int | float | bool]
+
+# librdkafka's waits, bounded so a crashed, booting or silent broker is noticed and tried again
+# within seconds (its defaults: 30 s to connect and handshake, 60 s per request before a
+# half-open connection is torn down, up to 10 s between two connection attempts)
+CONNECTION_CONFIG: Config = {
+    "socket.connection.setup.timeout.ms": 3_000,
+    "socket.timeout.ms": 5_000,
+    "socket.keepalive.enable": True,
+    "reconnect.backoff.max.ms": int(RECONNECT_CAP_S * 1000),
+}
+
+
+def client_config(bootstrap: str) -> Config:
+    """The settings of any client of the cluster at `bootstrap` (admin, consumer, producer)."""
+    return {"bootstrap.servers": bootstrap, **CONNECTION_CONFIG}
+
+
+def durable_producer_config(bootstrap: str) -> Config:
+    """A producer whose delivery means every in-sync replica has the message, once: what the
+    writer publishes and what the consumers dead-letter."""
+    return {**client_config(bootstrap), "acks": "all", "enable.idempotence": True}
+
+
+def ensure_topic(bootstrap: str, topic: str, partitions: int, timeout_s: float = 10.0) -> None:
+    """Creates the topic if it is missing (replication 1 for a one-node cluster)."""
+    admin = AdminClient(client_config(bootstrap))
+    existing = admin.list_topics(timeout=timeout_s).topics
+    if topic in existing:
+        return
+    futures = admin.create_topics(
+        [NewTopic(topic, num_partitions=partitions, replication_factor=-1)]
+    )
+    try:
+        futures[topic].result(timeout_s)
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise
+    logger.info("kafka: created topic %s with %d partitions", topic, partitions)
+
+
+def ensure_topics(bootstrap: str, partitions: Mapping[str, int]) -> None:
+    """Creates each missing topic with its number of partitions (blocking: run in a thread)."""
+    for topic, count in partitions.items():
+        ensure_topic(bootstrap, topic, count)
+
+
+def any_broker_up(stats: str | bytes) -> bool:
+    """True when librdkafka's statistics (`stats_cb`) show a connection to a broker that is up;
+    False while every broker, the bootstrap address included, is down or being connected."""
+    brokers = orjson.loads(stats).get("brokers", {})
+    return any(broker.get("state") == "UP" for broker in brokers.values())
+
+
+def kafka_backlog(
+    ends: Mapping[int, int], starts: Mapping[int, int], committed: Mapping[int, int]
+) -> int:
+    """Messages not yet consumed over all partitions: high watermark minus the committed
+    offset, or minus the log start where the group has committed nothing."""
+    total = 0
+    for partition, end in ends.items():
+        done = committed.get(partition, _NO_OFFSET)
+        if done < 0:
+            done = starts.get(partition, 0)
+        total += max(0, end - done)
+    return total
+
+
+def group_lag(admin: AdminClient, topic: str, group: str, timeout_s: float) -> int:
+    """Messages of `topic` the consumer group `group` has not committed yet: what the
+    writer's backlog bound and the drain consumer read (raises KafkaException while the topic
+    or the cluster does not answer)."""
+    metadata = admin.list_topics(topic, timeout=timeout_s)
+    found = metadata.topics.get(topic)
+    if found is None or found.error is not None or not found.partitions:
+        raise KafkaException(f"topic {topic} not found")
+    parts = [TopicPartition(topic, p) for p in found.partitions]
+    asked = ConsumerGroupTopicPartitions(group, parts)
+    offsets = admin.list_consumer_group_offsets([asked], request_timeout=timeout_s)[group]
+    committed = {tp.partition: tp.offset for tp in offsets.result(timeout_s).topic_partitions}
+    latest: OffsetSpec = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+    earliest: OffsetSpec = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
+    ends = _offsets(admin, parts, latest, timeout_s)
+    missing = [tp for tp in parts if committed.get(tp.partition, _NO_OFFSET) < 0]
+    starts = _offsets(admin, missing, earliest, timeout_s) if missing else {}
+    return kafka_backlog(ends, starts, committed)
+
+
+def _offsets(
+    admin: AdminClient, parts: list[TopicPartition], spec: OffsetSpec, timeout_s: float
+) -> dict[int, int]:
+    futures = admin.list_offsets({tp: spec for tp in parts}, request_timeout=timeout_s)
+    return {tp.partition: future.result(timeout_s).offset for tp, future in futures.items()}
