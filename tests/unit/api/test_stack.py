@@ -11,9 +11,9 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message
 
 from clima.api._fast import FastIngest
-from clima.common.limits import BodyLimit
 from clima.api.app import create_api
 from clima.api.settings import ApiSettings
+from clima.common.limits import BodyLimit
 from clima.contract import Ack, Report, ReportBatch, add_writer_service
 
 BODY = {"municipality": 1, "temperature": 21.5, "humidity": 60, "weather": "sunny"}
