@@ -7,8 +7,8 @@ import logging
 from collections.abc import Mapping
 
 import orjson
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec  # type: ignore[attr-defined]
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from clima.common.retry import RECONNECT_CAP_S
 
@@ -85,28 +85,26 @@ def kafka_backlog(
     return total
 
 
-def group_lag(admin: AdminClient, topic: str, group: str, timeout_s: float) -> int:
-    """Messages of `topic` the consumer group `group` has not committed yet: what the
-    writer's backlog bound and the drain consumer read (raises KafkaException while the topic
-    or the cluster does not answer)."""
-    metadata = admin.list_topics(topic, timeout=timeout_s)
-    found = metadata.topics.get(topic)
+def lag_reader(bootstrap: str, group: str) -> Consumer:
+    """A client that reads `group`'s committed offsets without ever joining the group (it
+    subscribes to nothing, so the members' assignment is untouched)."""
+    return Consumer({**client_config(bootstrap), "group.id": group, "enable.auto.commit": False})
+
+
+def group_lag(reader: Consumer, topic: str, timeout_s: float) -> int:
+    """Messages of `topic` the reader's group has not committed yet: what the writer's backlog
+    bound and the drain consumer read. Plain calls with timeouts, no futures: an admin
+    client's futures left pending when Kafka stops answering crashed the process when the
+    client was destroyed (raises KafkaException while the topic or the cluster does not
+    answer)."""
+    found = reader.list_topics(topic, timeout=timeout_s).topics.get(topic)
     if found is None or found.error is not None or not found.partitions:
         raise KafkaException(f"topic {topic} not found")
     parts = [TopicPartition(topic, p) for p in found.partitions]
-    asked = ConsumerGroupTopicPartitions(group, parts)
-    offsets = admin.list_consumer_group_offsets([asked], request_timeout=timeout_s)[group]
-    committed = {tp.partition: tp.offset for tp in offsets.result(timeout_s).topic_partitions}
-    latest: OffsetSpec = OffsetSpec.latest()  # type: ignore[no-untyped-call]
-    earliest: OffsetSpec = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
-    ends = _offsets(admin, parts, latest, timeout_s)
-    missing = [tp for tp in parts if committed.get(tp.partition, _NO_OFFSET) < 0]
-    starts = _offsets(admin, missing, earliest, timeout_s) if missing else {}
+    committed = {tp.partition: tp.offset for tp in reader.committed(parts, timeout=timeout_s)}
+    ends: dict[int, int] = {}
+    starts: dict[int, int] = {}
+    for tp in parts:
+        low, high = reader.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
+        starts[tp.partition], ends[tp.partition] = low, high
     return kafka_backlog(ends, starts, committed)
-
-
-def _offsets(
-    admin: AdminClient, parts: list[TopicPartition], spec: OffsetSpec, timeout_s: float
-) -> dict[int, int]:
-    futures = admin.list_offsets({tp: spec for tp in parts}, request_timeout=timeout_s)
-    return {tp.partition: future.result(timeout_s).offset for tp, future in futures.items()}

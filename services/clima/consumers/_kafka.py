@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from clima.common.kafka import (
     any_broker_up,
@@ -16,6 +15,7 @@ from clima.common.kafka import (
     durable_producer_config,
     ensure_topics,
     group_lag,
+    lag_reader,
 )
 from clima.common.retry import retry
 from clima.consumers._apply import apply_batch
@@ -42,7 +42,9 @@ class KafkaSource:
         self._rejoining_since: float | None = None
         self._dead = Producer(durable_producer_config(settings.kafka_broker))
         self.connected = False
-        self._query: AdminClient | None = None  # drain mode: reads the group's offsets
+        self._query: Consumer | None = None  # drain mode: reads the group's offsets
+        self._received = 0  # messages taken so far; drain mode counts new ones as "not quiet"
+        self._reported = 0
         """True while the group member has a connection to a broker that is up (from
         librdkafka's statistics, every STATS_EVERY_MS, served by the consumer's poll)."""
 
@@ -81,6 +83,7 @@ class KafkaSource:
                     await self._replace_consumer()
                     fetch = None
                     continue  # these messages were never stored: the new member reads them
+                self._received += len(messages)
                 # fetch the next batch while this one is applied
                 fetch = asyncio.ensure_future(asyncio.to_thread(self._take))
                 await self._handle(messages, stop)
@@ -91,6 +94,8 @@ class KafkaSource:
             # coordinator can keep it retrying
             await _bounded(self._consumer.close, _CLOSE_TIMEOUT_S, "kafka: close")
             await asyncio.to_thread(self._dead.flush, 10)
+            if self._query is not None:
+                await _bounded(self._query.close, _CLOSE_TIMEOUT_S, "kafka: close lag reader")
 
     def _on_stats(self, stats: str) -> None:
         self.connected = any_broker_up(stats)
@@ -200,21 +205,22 @@ class KafkaSource:
             logger.warning("kafka: offsets not stored (%s); reports will be seen again", exc)
 
     async def remaining(self) -> int | None:
-        """Messages of the topic past the group's committed offsets (drain mode); None
-        while Kafka does not answer."""
+        """Messages of the topic past the group's committed offsets (drain mode), plus what
+        this consumer took since the last reading (a publisher still trickling keeps the drain
+        from calling the topic empty); None while Kafka does not answer."""
         try:
-            return await asyncio.to_thread(self._lag)
+            left = await asyncio.to_thread(self._lag)
         except KafkaException as exc:
             logger.warning("kafka: cannot read the group's offsets (%s)", exc)
             return None
+        fresh, self._reported = self._received - self._reported, self._received
+        return left + fresh
 
     def _lag(self) -> int:
         """The group's lag on the topic, read by an admin client (it never joins the group)."""
         if self._query is None:
-            self._query = AdminClient(client_config(self._settings.kafka_broker))
-        return group_lag(
-            self._query, self._settings.kafka_topic, self._settings.kafka_group, _QUERY_TIMEOUT_S
-        )
+            self._query = lag_reader(self._settings.kafka_broker, self._settings.kafka_group)
+        return group_lag(self._query, self._settings.kafka_topic, _QUERY_TIMEOUT_S)
 
 
 async def _bounded(call: Callable[[], object], timeout_s: float, what: str) -> None:

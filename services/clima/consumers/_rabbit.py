@@ -39,6 +39,8 @@ class RabbitSource:
             settings.rabbitmq_url, "rabbitmq", self._setup, self._check
         )
         self._in_hand = 0  # deliveries of the batch being applied, not acked yet
+        self._received = 0  # deliveries taken so far; drain mode counts new ones as "not quiet"
+        self._reported = 0
 
     @property
     def connected(self) -> bool:
@@ -68,6 +70,7 @@ class RabbitSource:
                 if session is None:
                     continue
                 batch = await self._next_batch(session.inbox, stop)
+                self._received += len(batch)
                 if batch and session is self._link.session:
                     self._in_hand = len(batch)
                     try:
@@ -117,8 +120,10 @@ class RabbitSource:
 
     async def remaining(self) -> int | None:
         """Deliveries still to apply (drain mode): the queue's ready messages plus what this
-        consumer holds; None while disconnected or while another consumer is attached (its
-        unacked deliveries are invisible here and return to the queue when it stops)."""
+        consumer holds, plus what it received since the last reading (a publisher still
+        trickling keeps the drain from calling the queue empty between two deliveries); None
+        while disconnected or while another consumer is attached (its unacked deliveries are
+        invisible here and return to the queue when it stops)."""
         session = self._link.session
         if session is None:
             return None
@@ -133,7 +138,8 @@ class RabbitSource:
         declared = queue.declaration_result
         if declared.message_count is None or (declared.consumer_count or 0) > 1:
             return None
-        return declared.message_count + session.inbox.qsize() + self._in_hand
+        fresh, self._reported = self._received - self._reported, self._received
+        return declared.message_count + session.inbox.qsize() + self._in_hand + fresh
 
     async def _send_dead(self, channel: AbstractChannel, dead: list[DeadLetter]) -> None:
         for letter in dead:

@@ -28,11 +28,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from aio_pika.abc import AbstractChannel, AbstractConnection
-from confluent_kafka.admin import AdminClient
 from prometheus_client import Counter, Gauge
 
 from clima.common.amqp import ERRORS, AmqpLink
-from clima.common.kafka import CONNECTION_CONFIG, group_lag
+from clima.common.kafka import group_lag, lag_reader
 from clima.writer.settings import WriterSettings
 
 logger = logging.getLogger(__name__)
@@ -142,21 +141,18 @@ class Backlog:
 
 # ------------------------------------------------------------------ Kafka
 class KafkaBacklogProbe:
-    """Measures the group's lag on the topic every `interval_s`, in a thread of its own; a
-    call that has not returned after KAFKA_CALL_TIMEOUT_S is abandoned with its admin client
-    (librdkafka's calls can block past their timeouts while brokers come and go)."""
+    """Measures the group's lag on the topic every `interval_s`, in a thread of its own. A
+    call that has not returned after KAFKA_CALL_TIMEOUT_S counts as a failure and the next
+    measurement waits for it: its client is never replaced or closed under it."""
 
     def __init__(
         self, bootstrap: str, topic: str, group: str, backlog: Backlog, interval_s: float
     ) -> None:
-        self._config: dict[str, str | int | float | bool] = {
-            "bootstrap.servers": bootstrap,
-            **CONNECTION_CONFIG,
-        }
-        self._topic, self._group = topic, group
+        self._topic = topic
         self._backlog = backlog
         self._interval_s = interval_s
-        self._admin = AdminClient(self._config)
+        self._reader = lag_reader(bootstrap, group)
+        self._asker: threading.Thread | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="kafka-backlog", daemon=True)
 
@@ -172,20 +168,21 @@ class KafkaBacklogProbe:
 
     def measure_once(self) -> None:
         """One measurement, recorded as a figure or a failure."""
+        if self._asker is not None and self._asker.is_alive():
+            self._backlog.failed("kafka", "the previous measurement has not returned yet")
+            return
         answers: list[int | BaseException] = []
-        admin = self._admin
 
         def ask() -> None:
             try:
-                answers.append(group_lag(admin, self._topic, self._group, 1.0))
+                answers.append(group_lag(self._reader, self._topic, 1.0))
             except Exception as exc:  # every failure means only "no figure this time"
                 answers.append(exc)
 
-        asker = threading.Thread(target=ask, name="kafka-backlog-call", daemon=True)
-        asker.start()
-        asker.join(KAFKA_CALL_TIMEOUT_S)
+        self._asker = threading.Thread(target=ask, name="kafka-backlog-call", daemon=True)
+        self._asker.start()
+        self._asker.join(KAFKA_CALL_TIMEOUT_S)
         if not answers:
-            self._admin = AdminClient(self._config)
             self._backlog.failed("kafka", f"no answer in {KAFKA_CALL_TIMEOUT_S:.0f}s")
         elif isinstance(answers[0], BaseException):
             self._backlog.failed("kafka", _describe(answers[0]))
@@ -193,9 +190,11 @@ class KafkaBacklogProbe:
             self._backlog.record("kafka", answers[0])
 
     def close(self) -> None:
-        """Stops measuring."""
+        """Stops measuring; closes the client unless a call still holds it."""
         self._stop.set()
         self._thread.join(timeout=KAFKA_CALL_TIMEOUT_S + 1)
+        if not self._thread.is_alive() and (self._asker is None or not self._asker.is_alive()):
+            self._reader.close()
 
 
 # ------------------------------------------------------------------ RabbitMQ
