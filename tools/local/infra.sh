@@ -264,7 +264,16 @@ EOF
   setsid nohup "$(java_bin)" -Xms256m -Xmx512m -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError \
     -Djava.awt.headless=true -Dorg.slf4j.simpleLogger.showDateTime=true \
     -cp "$home/libs/*" kafka.Kafka "$d/server.properties" >>"$d/kafka.log" 2>&1 </dev/null 9>&- &
-  echo $! >"$(pid_file kafka)"
+  pid=$!
+  echo "$pid" >"$(pid_file kafka)"
+  # until the forked shell has exec'd java, /proc/PID/cmdline is still this script's: a
+  # busy machine can take a while, and reading the pid as "exited" then would be wrong
+  local t=0
+  until is_ours kafka "$pid"; do
+    [[ -d /proc/$pid && $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]] || break
+    (( ++t <= 150 )) || { say "kafka: pid $pid did not become Kafka in 30 s"; break; }
+    sleep 0.2
+  done
 }
 
 kafka_started() { grep -q 'Kafka Server started' "$STATE/kafka/kafka.log"; }
