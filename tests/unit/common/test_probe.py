@@ -1,20 +1,9 @@
 """The probe endpoint: /readyz follows `ready`, /healthz follows `alive`."""
 
-import asyncio
-
 import pytest
+from clima_unit_support import http_get
 
 from clima.common.probe import serve_probes
-
-
-async def _get(port: int, path: str) -> tuple[int, bytes]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-    await writer.drain()
-    answer = await reader.read()
-    writer.close()
-    head, _, body = answer.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
 
 
 @pytest.mark.parametrize(
@@ -26,8 +15,8 @@ async def test_probe_answers(ready: bool, alive: bool, readyz: int, healthz: int
     server = await serve_probes("127.0.0.1", 0, lambda: ready, alive=lambda: alive)
     port = server.sockets[0].getsockname()[1]
     try:
-        assert (await _get(port, "/readyz"))[0] == readyz
-        status, body = await _get(port, "/healthz")
+        assert (await http_get(port, "/readyz"))[0] == readyz
+        status, body = await http_get(port, "/healthz")
         assert status == healthz
         assert body == (b"ok\n" if alive else b"stalled\n")
     finally:
@@ -42,7 +31,7 @@ async def test_not_ready_says_what_is_missing() -> None:
     )
     port = server.sockets[0].getsockname()[1]
     try:
-        assert await _get(port, "/readyz") == (
+        assert await http_get(port, "/readyz") == (
             503,
             b"not ready: rabbit unreachable (Connection refused)\n",
         )

@@ -3,6 +3,7 @@ liveness stays green; the first apply that succeeds ends it."""
 
 import asyncio
 
+from clima_unit_support import http_get
 from prometheus_client import REGISTRY
 
 from clima.common.probe import serve_probes
@@ -71,16 +72,6 @@ async def test_apply_holds_while_valkey_is_full_and_releases_after() -> None:
     assert not HOLD.held
 
 
-async def _get(port: int, path: str) -> tuple[int, bytes]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-    await writer.drain()
-    answer = await reader.read()
-    writer.close()
-    head, _, body = answer.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
-
-
 async def test_readiness_fails_with_the_reason_liveness_does_not() -> None:
     """The consumer's probes as run.py wires them: /readyz 503 naming the hold, /healthz 200."""
     hold = Hold()
@@ -90,12 +81,12 @@ async def test_readiness_fails_with_the_reason_liveness_does_not() -> None:
     )
     port = server.sockets[0].getsockname()[1]
     try:
-        status, body = await _get(port, "/readyz")
+        status, body = await http_get(port, "/readyz")
         assert status == 503
         assert body.startswith(b"not ready: holding: valkey full (OOM) for ")
-        assert (await _get(port, "/healthz"))[0] == 200
+        assert (await http_get(port, "/healthz"))[0] == 200
         hold.applied()
-        assert (await _get(port, "/readyz"))[0] == 200
+        assert (await http_get(port, "/readyz"))[0] == 200
     finally:
         server.close()
         await server.wait_closed()

@@ -5,12 +5,13 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+from clima_unit_support import sample_reports
 from prometheus_client import REGISTRY
 from pydantic import ValidationError
 
 from clima.common.kafka import kafka_backlog
 from clima.common.upstream import Upstream
-from clima.contract import Report, ReportBatch, add_writer_service
+from clima.contract import ReportBatch, add_writer_service
 from clima.contract.outcome import REFUSED, outcome_of
 from clima.writer._backlog import Backlog
 from clima.writer._core import Writer
@@ -30,20 +31,6 @@ class FakePublisher:
 
     async def publish(self, messages: list[tuple[bytes, bytes]]) -> None:
         self.published.append(messages)
-
-
-def _reports() -> list[Report]:
-    return [
-        Report(
-            id=f"r{i}",
-            event_time_ms=1_790_000_000_000,
-            municipality=1 + i % 4,
-            weather=1,
-            temperature_c=20,
-            humidity_pct=50,
-        )
-        for i in range(4)
-    ]
 
 
 class Clock:
@@ -125,10 +112,12 @@ async def test_writer_refuses_before_publishing_when_the_gate_says_so() -> None:
     backlog.record("kafka", 11)
     writer = Writer("both", {"kafka": kafka, "rabbit": rabbit}, gate=backlog)
     with pytest.raises(BacklogFullError, match="kafka holds 11") as caught:
-        await writer.write(_reports())
+        await writer.write(sample_reports(4))
     assert isinstance(caught.value, BrokerRefusedError)
     assert kafka.published == rabbit.published == []
-    assert await Writer("rabbit", {"rabbit": rabbit}, gate=backlog).write(_reports()) == ["rabbit"]
+    assert await Writer("rabbit", {"rabbit": rabbit}, gate=backlog).write(sample_reports(4)) == [
+        "rabbit"
+    ]
 
 
 @pytest.fixture
@@ -151,7 +140,7 @@ async def test_backlog_refusal_is_unavailable_with_outcome_refused(full_writer: 
     upstream = Upstream(full_writer)
     try:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await upstream.send_batch(ReportBatch(reports=_reports()), 5)
+            await upstream.send_batch(ReportBatch(reports=sample_reports(4)), 5)
     finally:
         await upstream.close()
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE

@@ -3,8 +3,8 @@
 import asyncio
 
 import pytest
+from clima_unit_support import sample_reports
 
-from clima.contract import Report
 from clima.writer._core import InvalidReportError, Writer
 from clima.writer._kafka import KafkaPublisher
 from clima.writer._rabbit import RabbitPublisher
@@ -33,26 +33,12 @@ class FakePublisher:
             raise BrokerUnavailableError("rabbitmq: confirm lost")
 
 
-def _reports() -> list[Report]:
-    return [
-        Report(
-            id=f"r{i}",
-            event_time_ms=1_790_000_000_000,
-            municipality=1 + i % 4,
-            weather=1,
-            temperature_c=20,
-            humidity_pct=50,
-        )
-        for i in range(6)
-    ]
-
-
 async def test_known_down_broker_refuses_before_publishing_anything() -> None:
     """In both mode a down RabbitMQ stops the batch before Kafka gets any of it."""
     kafka, rabbit = FakePublisher(), FakePublisher(healthy=False)
     writer = Writer("both", {"kafka": kafka, "rabbit": rabbit})
     with pytest.raises(BrokerRefusedError, match="rabbit: unavailable"):
-        await writer.write(_reports())
+        await writer.write(sample_reports(6))
     assert kafka.published == []
     assert rabbit.published == []
 
@@ -62,7 +48,7 @@ async def test_failure_while_publishing_is_not_a_refusal() -> None:
     kafka, rabbit = FakePublisher(), FakePublisher(fails=True)
     writer = Writer("both", {"kafka": kafka, "rabbit": rabbit})
     with pytest.raises(BrokerUnavailableError) as caught:
-        await writer.write(_reports())
+        await writer.write(sample_reports(6))
     assert not isinstance(caught.value, BrokerRefusedError)
     assert "confirm lost" in str(caught.value)
     assert len(kafka.published) == 1
@@ -71,7 +57,7 @@ async def test_failure_while_publishing_is_not_a_refusal() -> None:
 async def test_success_names_the_brokers() -> None:
     """202-worthy: every broker of the mode confirmed."""
     kafka, rabbit = FakePublisher(), FakePublisher()
-    assert await Writer("both", {"kafka": kafka, "rabbit": rabbit}).write(_reports()) == [
+    assert await Writer("both", {"kafka": kafka, "rabbit": rabbit}).write(sample_reports(6)) == [
         "kafka",
         "rabbit",
     ]
@@ -80,7 +66,7 @@ async def test_success_names_the_brokers() -> None:
 async def test_invalid_report_is_refused_naming_it() -> None:
     """A bad report anywhere refuses the whole request before any broker sees it."""
     kafka = FakePublisher()
-    reports = _reports()
+    reports = sample_reports(6)
     reports[3].humidity_pct = 101
     with pytest.raises(InvalidReportError, match=r"reports\[3\]\.humidity"):
         await Writer("kafka", {"kafka": kafka}).write(reports)
@@ -92,7 +78,7 @@ async def test_event_time_out_of_range_is_refused(event_time_ms: int) -> None:
     """An event time the store could not apply (before 2000, or far ahead) never reaches a
     broker: the writer refuses it naming the field."""
     kafka = FakePublisher()
-    reports = _reports()
+    reports = sample_reports(6)
     reports[2].event_time_ms = event_time_ms
     with pytest.raises(InvalidReportError, match=r"reports\[2\]\.event_time_ms"):
         await Writer("kafka", {"kafka": kafka}).write(reports)
