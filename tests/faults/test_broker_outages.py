@@ -106,9 +106,11 @@ def check_refusals(load: Load, row: Row, log_dir: Path) -> None:
         f"{row.mode}: first 202 only {row.recovery_s:.1f}s after the broker was ready "
         f"(bound {RECOVERY_BOUND_S:.0f}s; see {log_dir}/{row.mode}-db*/writer.log)"
     )
-    # 1 s, plus what this machine already took to answer before the fault (CPU contention
-    # when other work shares the cores): a refusal may not wait on the broker
-    bound = 1.0 + row.baseline_p99_s
+    # 1 s, plus what this machine already took to answer before the fault and half as much
+    # again: contention stretches every answer by a factor (two cores, two pipelines, three
+    # brokers and the load), a refusal included. A refusal that waited on the broker's
+    # connect or confirm timeouts would still be far past it.
+    bound = 1.0 + 1.5 * row.baseline_p99_s
     assert row.p99_error_latency_s < bound, (
         f"{row.mode}: 503s are not fast: p99 {row.p99_error_latency_s:.2f}s > {bound:.2f}s, "
         f"max {row.max_error_latency_s:.2f}s (see {log_dir}/outcomes-{row.mode}.csv)"
