@@ -17,6 +17,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import aio_pika
@@ -191,6 +192,27 @@ async def declare_queues(channel: AbstractChannel, queue: str) -> AbstractQueue:
     work = await channel.declare_queue(queue, durable=True)
     await channel.declare_queue(f"{queue}.dead", durable=True)
     return work
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepth:
+    """What a passive declare tells of a queue: its ready messages (not those delivered and
+    still unacknowledged) and its consumers."""
+
+    messages: int
+    consumers: int
+
+
+async def queue_depth(channel: AbstractChannel, queue: str, timeout_s: float) -> QueueDepth | None:
+    """The queue's depth, read with a passive declare (which creates nothing; a missing queue
+    closes the channel with NOT_FOUND); None if the answer carries no counts, which is never
+    read as empty. Raises one of ERRORS when the broker does not answer within `timeout_s` or
+    the channel or connection fails."""
+    declared = await asyncio.wait_for(channel.declare_queue(queue, passive=True), timeout_s)
+    result = declared.declaration_result
+    if result.message_count is None or result.consumer_count is None:
+        return None
+    return QueueDepth(int(result.message_count), int(result.consumer_count))
 
 
 async def publish_persistent(

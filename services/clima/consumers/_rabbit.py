@@ -6,7 +6,13 @@ from dataclasses import dataclass, field
 
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
-from clima.common.amqp import ERRORS, AmqpLink, declare_queues, publish_persistent
+from clima.common.amqp import (
+    ERRORS,
+    AmqpLink,
+    declare_queues,
+    publish_persistent,
+    queue_depth,
+)
 from clima.consumers._apply import apply_batch
 from clima.consumers._decode import DeadLetter, sort_payloads
 from clima.consumers._metrics import record
@@ -128,18 +134,16 @@ class RabbitSource:
         if session is None:
             return None
         try:
-            queue = await asyncio.wait_for(
-                session.dead_channel.declare_queue(self._settings.rabbit_queue, passive=True),
-                DEAD_LETTER_TIMEOUT_S,
+            depth = await queue_depth(
+                session.dead_channel, self._settings.rabbit_queue, DEAD_LETTER_TIMEOUT_S
             )
         except ERRORS as exc:
             logger.warning("rabbitmq: cannot read the queue's depth (%s)", exc)
             return None
-        declared = queue.declaration_result
-        if declared.message_count is None or (declared.consumer_count or 0) > 1:
+        if depth is None or depth.consumers > 1:
             return None
         fresh, self._reported = self._received - self._reported, self._received
-        return declared.message_count + session.inbox.qsize() + self._in_hand + fresh
+        return depth.messages + session.inbox.qsize() + self._in_hand + fresh
 
     async def _send_dead(self, channel: AbstractChannel, dead: list[DeadLetter]) -> None:
         for letter in dead:

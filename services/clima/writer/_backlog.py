@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from aio_pika.abc import AbstractChannel, AbstractConnection
 from prometheus_client import Counter, Gauge
 
-from clima.common.amqp import ERRORS, AmqpLink
+from clima.common.amqp import ERRORS, AmqpLink, queue_depth
 from clima.common.kafka import group_lag, lag_reader
 from clima.writer.settings import WriterSettings
 
@@ -233,15 +233,15 @@ class RabbitBacklogProbe:
             self._backlog.failed("rabbit", f"not connected ({self._link.problem})")
             return
         try:
-            queue = await asyncio.wait_for(
-                channel.declare_queue(self._queue, passive=True), self._interval_s + 1
-            )
+            depth = await queue_depth(channel, self._queue, self._interval_s + 1)
         except ERRORS as exc:
             self._link.drop(f"passive declare failed: {exc!r}")
             self._backlog.failed("rabbit", _describe(exc))
             return
-        count = queue.declaration_result.message_count
-        self._backlog.record("rabbit", int(count or 0))
+        if depth is None:
+            self._backlog.failed("rabbit", "the passive declare's answer had no message count")
+            return
+        self._backlog.record("rabbit", depth.messages)
 
     async def close(self) -> None:
         """Stops measuring and closes the connection."""
