@@ -43,6 +43,8 @@ from clima_operator.children.writer import COMPONENT as WRITER
 
 ChildKey = tuple[str, str]
 COMPONENT_LABEL = "app.kubernetes.io/component"
+#: set by the Job controller on the pods of a Job
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 
 
 @dataclass(frozen=True)
@@ -171,7 +173,28 @@ def job_seconds(job: Manifest) -> int | None:
     return int((end - start).total_seconds())
 
 
-def _stage(ctx: Context, broker: Broker, job: Manifest | None, waiting: str | None) -> Drain:
+def job_summary(name: str, pods: Sequence[Manifest]) -> str | None:
+    """What the drain consumer of Job ``name`` left as its termination message when it
+    succeeded (how many reports it applied), from the Job's pod; None if there is none."""
+    for pod in pods:
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        if JOB_NAME_LABEL not in labels or labels[JOB_NAME_LABEL] != name:
+            continue
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            ended = (status.get("state") or {}).get("terminated") or {}
+            message = str(ended.get("message") or "").strip()
+            if ended.get("exitCode") == 0 and message:
+                return message.splitlines()[-1][:300]
+    return None
+
+
+def _stage(
+    ctx: Context,
+    broker: Broker,
+    job: Manifest | None,
+    waiting: str | None,
+    pods: Sequence[Manifest] = (),
+) -> Drain:
     title, name = broker.title, drain_job.job_name(ctx.owner, broker.name)
     if waiting is not None:
         message = (
@@ -183,7 +206,9 @@ def _stage(ctx: Context, broker: Broker, job: Manifest | None, waiting: str | No
     if outcome == "succeeded":
         took = job_seconds(job or {})
         ran = f" in {took}s" if took is not None else ""
-        message = f"{title} drained: Job {name} applied everything it held{ran}"
+        summary = job_summary(name, pods)
+        told = f" ({summary})" if summary else ""
+        message = f"{title} drained: Job {name} applied everything it held{ran}{told}"
         return Drain(broker, Stage.DRAINED, message, job)
     if outcome == "failed":
         message = f"{title} draining: Job {name} failed; starting another (kubectl logs job/{name})"
@@ -202,7 +227,7 @@ def plan(ctx: Context, live: Mapping[ChildKey, Manifest], pods: Sequence[Manifes
     drains = []
     for broker in leaving(ctx, live):
         job = live.get(("Job", drain_job.job_name(ctx.owner, broker.name)))
-        drains.append(_stage(ctx, broker, job, publishing(broker, writer, pods)))
+        drains.append(_stage(ctx, broker, job, publishing(broker, writer, pods), pods))
     return drains
 
 

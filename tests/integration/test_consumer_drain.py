@@ -114,8 +114,10 @@ def _drains_everything(
     """A backlog, a drain consumer, more messages while it runs: it exits 0 only after the
     last of them, with every report applied once. Returns (reports, seconds to exit)."""
     publish([_message(broker, n) for n in range(BACKLOG_MESSAGES)])
+    summary = log.with_name("termination-log")  # as Kubernetes provides it: present, empty
+    summary.write_text("")
     started = time.monotonic()
-    process = _drain(infra, names, broker, log)
+    process = _drain(infra, names, broker, log, CLIMA_CONSUMER_TERMINATION_LOG=str(summary))
     trickle_end = started + TRICKLE_S
     trickle = _trickle(publish, broker, trickle_end)
     try:
@@ -126,7 +128,11 @@ def _drains_everything(
     trickle.join()
     assert code == 0, f"drain exited {code}; see {log}"
     assert took >= TRICKLE_S + QUIET_S - 0.5, f"exited after {took:.1f}s, while messages came"
-    return _applied(store), took
+    applied = _applied(store)
+    # the summary the operator puts in its DrainCompleted event: this process applied them all
+    told = summary.read_text()
+    assert told.startswith(f"{broker} drained: {applied} reports applied, 0 duplicates, "), told
+    return applied, took
 
 
 def test_kafka_drain_exits_after_every_report_is_applied(

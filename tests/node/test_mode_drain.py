@@ -180,6 +180,8 @@ def test_mode_change_under_traffic_drains_rabbitmq_before_removing_it(
     ).stdout  # fmt: skip
     assert "RabbitMQ drained" in events, events
     completed = events.strip().splitlines()[-1]
+    # the drain pod's own count, through its termination message
+    assert re.search(r"\(rabbit drained: \d+ reports applied, \d+ duplicates", completed), completed
     assert traffic.returncode == 0, out
     assert f"applied by this run: {REPORTS} of {REPORTS} ids" in out, out
     first = draining[0]["t"]

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
@@ -66,3 +67,16 @@ async def wait_until_drained(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every_s)
     return False
+
+
+def leave_summary(path: Path, line: str) -> bool:
+    """Writes `line` to the termination-message file if it exists (in a pod it does; on a
+    workstation /dev/termination-log does not, and nothing is created); True if written."""
+    if not path.is_file():
+        return False
+    try:
+        path.write_text(line + "\n", encoding="utf-8")
+    except OSError as exc:  # read-only or full: the log line is still there
+        logger.warning("drain: cannot write the summary to %s (%s)", path, exc)
+        return False
+    return True

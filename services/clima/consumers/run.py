@@ -4,6 +4,8 @@ stop once the broker holds nothing more to apply)."""
 import asyncio
 import logging
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import uvloop
@@ -12,9 +14,10 @@ from clima import wiring
 from clima.common.lifecycle import wait_for_signal
 from clima.common.logs import configure
 from clima.common.probe import serve_probes
-from clima.consumers._drain import wait_until_drained
+from clima.consumers._drain import leave_summary, wait_until_drained
 from clima.consumers._holding import HOLD
 from clima.consumers._kafka import KafkaSource
+from clima.consumers._metrics import tally
 from clima.consumers._rabbit import RabbitSource
 from clima.consumers.settings import ConsumerSettings
 from clima.store import Store, StoreSettings, StoreUnavailableError
@@ -28,6 +31,7 @@ async def serve(
 ) -> bool:
     """Consumes until SIGTERM/SIGINT (or, in drain mode, until the broker holds nothing more
     to apply), finishing the batch in hand before exit; True when it stopped drained."""
+    started = time.monotonic()
     store = Store(store_settings)
     source: KafkaSource | RabbitSource
     if source_name == wiring.KAFKA:
@@ -67,6 +71,10 @@ async def serve(
         signal_task.cancel()
         probes.close()
         await store.close()
+    if finished:
+        summary = tally(source_name).summary(source_name, time.monotonic() - started)
+        logger.info(summary)
+        leave_summary(Path(settings.termination_log), summary)
     logger.info("consumer stopped", extra={"source": source_name})
     return finished
 

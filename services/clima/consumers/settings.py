@@ -22,6 +22,11 @@ class ConsumerSettings(wiring.BrokerSettings):
         default=5.0, ge=0, description="drain: how long nothing may be left before exiting"
     )
     drain_check_s: float = Field(default=1.0, gt=0, description="drain: seconds between checks")
+    termination_log: str = Field(
+        default="/dev/termination-log",
+        description="drain: where the summary goes on success, when that file exists "
+        "(Kubernetes mounts it in every container and shows it in the pod's status)",
+    )
     host: str = "0.0.0.0"
     probe_port: int = Field(default=wiring.CONSUMER_PROBE_PORT, ge=0, le=65535)
     log_level: str = "INFO"

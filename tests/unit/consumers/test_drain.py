@@ -2,11 +2,14 @@
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from clima.consumers._drain import QuietPeriod, wait_until_drained
+from clima.consumers._drain import QuietPeriod, leave_summary, wait_until_drained
+from clima.consumers._metrics import record, tally
 from clima.consumers.settings import ConsumerSettings
+from clima.store import ApplyResult
 
 
 def test_zero_must_hold_for_the_quiet_period() -> None:
@@ -71,3 +74,29 @@ def test_drain_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
     settings = ConsumerSettings()
     assert settings.drain
     assert settings.drain_quiet_s == 2.5
+
+
+def test_the_summary_goes_to_an_existing_termination_log_only(tmp_path: Path) -> None:
+    """In a pod the file exists and gets the line; elsewhere nothing is created."""
+    present = tmp_path / "termination-log"
+    present.write_text("")
+    assert leave_summary(present, "rabbit drained: 3 reports applied")
+    assert present.read_text() == "rabbit drained: 3 reports applied\n"
+    missing = tmp_path / "absent"
+    assert not leave_summary(missing, "x")
+    assert not missing.exists()
+
+
+def test_the_tally_counts_this_process_applies() -> None:
+    """What `record` counted for a source is what the drain's summary says."""
+    before = tally("tally-test")
+    record("tally-test", [], ApplyResult(applied=7, duplicates=2), dead=1)
+    record("tally-test", [], ApplyResult(applied=3, duplicates=0), dead=0)
+    after = tally("tally-test")
+    assert (after.applied, after.duplicates, after.dead) == (
+        before.applied + 10, before.duplicates + 2, before.dead + 1,
+    )  # fmt: skip
+    assert after.summary("tally-test", 12.4) == (
+        f"tally-test drained: {after.applied} reports applied, {after.duplicates} duplicates, "
+        f"{after.dead} dead letters in 12s"
+    )

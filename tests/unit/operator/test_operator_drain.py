@@ -287,3 +287,29 @@ def test_ready_says_draining_only_when_the_drain_is_all_that_is_left(make_ctx: B
     assert by_type["Ready"].message == "RabbitMQ draining: Job"
     assert (by_type["Progressing"].status, by_type["Progressing"].reason) == (True, "Draining")
     assert phase(conditions) == "Draining"
+
+
+def _drain_pod(job: str, exit_code: int, message: str) -> dict[str, Any]:
+    """A pod of Job ``job`` whose container ended with ``exit_code`` and ``message``."""
+    labels = {"clima.io/pipeline": "demo", drain.JOB_NAME_LABEL: job}
+    ended = {"exitCode": exit_code, "message": message}
+    return {"metadata": {"name": f"{job}-x1", "labels": labels},
+            "status": {"containerStatuses": [{"state": {"terminated": ended}}]}}  # fmt: skip
+
+
+def test_drained_says_what_the_job_applied(make_ctx: Build) -> None:
+    """The DRAINED message carries the drain consumer's own summary (its termination
+    message), taken from the succeeded pod of that Job only."""
+    rolled = _rabbit_left(**{"demo-writer": _writer("kafka")})
+    done = {**rolled, ("Job", "demo-rabbit-consumer-drain"): _job("Complete")}
+    summary = "rabbit drained: 1234 reports applied, 5 duplicates, 0 dead letters in 9s"
+    pods = [
+        _drain_pod("demo-kafka-consumer-drain", 0, "kafka drained: 7 reports applied"),
+        _drain_pod("demo-rabbit-consumer-drain", 1, "Traceback: an earlier attempt"),
+        _drain_pod("demo-rabbit-consumer-drain", 0, f"{summary}\n"),
+    ]
+    drained = _stage(make_ctx, done, pods)
+    assert drained.stage is drain.Stage.DRAINED
+    assert drained.message.endswith(f"in 42s ({summary})")
+    # no pod left (or no message): the message still says the drain ended, without counts
+    assert _stage(make_ctx, done, pods[:2]).message.endswith("applied everything it held in 42s")
