@@ -40,6 +40,9 @@ load: ## Locust against `make up` (HOST=, USERS=, DURATION=); prints reports/s
 bench: venv ## throughput/latency of every mode and the batch endpoint -> bench/results/latest.*
 	@bash tools/dev/bench.sh $(BENCH_ARGS)
 
+soak: venv ## 1,000 reports/s for 10 min against Valkey's default limits -> bench/results/soak.*
+	@bash tools/local/infra.sh install && .venv/bin/python -m bench.soak $(SOAK_ARGS)
+
 chart-lint: ## helm lint and the values schema current with the CRD
 	@bash tools/dev/chart.sh lint
 
@@ -67,5 +70,5 @@ cluster-up: ## build (first time) and start the local Kubernetes control plane
 cluster-down: ## stop the local Kubernetes control plane
 	@bash tools/cluster/cluster.sh down
 
-.PHONY: help venv up down test test-unit lint typecheck proto load bench chart-lint chart-push images push \
+.PHONY: help venv up down test test-unit lint typecheck proto load bench soak chart-lint chart-push images push \
 	cluster-up cluster-down kube-up kube-down kube-env
