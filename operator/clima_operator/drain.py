@@ -177,8 +177,7 @@ def job_summary(name: str, pods: Sequence[Manifest]) -> str | None:
     """What the drain consumer of Job ``name`` left as its termination message when it
     succeeded (how many reports it applied), from the Job's pod; None if there is none."""
     for pod in pods:
-        labels = (pod.get("metadata") or {}).get("labels") or {}
-        if JOB_NAME_LABEL not in labels or labels[JOB_NAME_LABEL] != name:
+        if ((pod.get("metadata") or {}).get("labels") or {}).get(JOB_NAME_LABEL) != name:
             continue
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
             ended = (status.get("state") or {}).get("terminated") or {}
