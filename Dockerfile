@@ -7,22 +7,31 @@
 # node builds one from Debian's packages: tools/node/images/debian-python.Containerfile).
 ARG PYTHON_IMAGE=python:3.11-slim
 
-# --- builder: the clima wheel and wheels of all its dependencies --------------------------
+# --- builder: wheels of exactly the locked dependencies, and the clima wheel -------------
 FROM ${PYTHON_IMAGE} AS builder
 # Behind a TLS-intercepting proxy, mount the host's CA bundle for the build and name it here
 # (tools/node/images.sh does: --volume /etc/ssl/certs:/host-certs:ro
 # --build-arg PIP_CERT=/host-certs/ca-certificates.crt); it never becomes part of an image.
 ARG PIP_CERT
+# the same uv as tools/dev/venv.sh: it only reads uv.lock here, it resolves nothing
+ARG UV_VERSION=0.13.8
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 WORKDIR /src
 # pyproject.toml names README.md as the package's readme and puts the dashboard into the
-# wheel (the local view serves it); the wheel needs nothing else.
-COPY pyproject.toml README.md ./
+# wheel (the local view serves it); uv.lock is the one list of versions, with their hashes.
+COPY pyproject.toml uv.lock README.md ./
 COPY services ./services
 COPY operator ./operator
 COPY dashboards ./dashboards
-RUN if [ -z "${PIP_CERT:-}" ]; then unset PIP_CERT; fi; pip wheel --wheel-dir /wheels .
+# The runtime dependencies of uv.lock (no dev extra), each pinned with its hashes; pip checks
+# every download against them. Then the clima wheel itself, without resolving anything.
+RUN if [ -z "${PIP_CERT:-}" ]; then unset PIP_CERT; fi \
+ && python -m venv /uv && /uv/bin/pip install -q "uv==${UV_VERSION}" \
+ && /uv/bin/uv export --frozen --no-emit-project --no-header --format requirements-txt \
+        --output-file /src/requirements.txt \
+ && pip wheel --require-hashes --no-deps --wheel-dir /wheels -r /src/requirements.txt \
+ && pip wheel --no-deps --wheel-dir /wheels .
 
 # --- runtime: only the installed wheels, run as uid 10001 ---------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -35,9 +44,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
-# The wheels are bind-mounted from the builder, so they never become a layer of this image.
+# The wheels are bind-mounted from the builder, so they never become a layer of this image;
+# --no-deps: the builder's wheels are the whole locked set, nothing is resolved here.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-index --find-links=/wheels clima \
+    pip install --no-index --no-deps /wheels/*.whl \
+ && pip check \
  && groupadd --system --gid 10001 clima \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin clima

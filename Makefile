@@ -9,8 +9,11 @@ IMAGE_REGISTRY ?= 127.0.0.1:5000
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-venv: ## create or refresh .venv (uv, cached outside the repo)
+venv: ## install exactly uv.lock into .venv (uv, cached outside the repo)
 	@bash tools/dev/venv.sh
+
+lock: ## re-resolve uv.lock on purpose (UPGRADE=<package> or UPGRADE=all), then install it
+	@bash tools/dev/venv.sh lock
 
 up: venv ## install what is missing, start brokers, Valkey and every service, send a burst
 	@bash tools/dev/up.sh $(MODE)
@@ -70,5 +73,5 @@ cluster-up: ## build (first time) and start the local Kubernetes control plane
 cluster-down: ## stop the local Kubernetes control plane
 	@bash tools/cluster/cluster.sh down
 
-.PHONY: help venv up down test test-unit lint typecheck proto load bench soak chart-lint chart-push images push \
+.PHONY: help venv lock up down test test-unit lint typecheck proto load bench soak chart-lint chart-push images push \
 	cluster-up cluster-down kube-up kube-down kube-env

@@ -80,12 +80,17 @@ check() {
   trap 'rm -rf "$work"' EXIT  # global: the trap runs after this function has returned
   echo "==> build context as the Dockerfile sees it (Dockerfile.dockerignore) in $work/context"
   context "$work/context"
-  echo "==> builder stage: pip wheel (into $work/wheels)"
+  echo "==> builder stage: the locked runtime dependencies (uv.lock) and the clima wheel"
+  bash tools/dev/venv.sh uv-path >/dev/null  # installs the pinned uv on first use
+  "$(bash tools/dev/venv.sh uv-path)" export --project "$work/context" --frozen --no-emit-project \
+    --no-header --format requirements-txt --output-file "$work/requirements.txt" >/dev/null
   python3 -m venv "$work/build"
-  (cd "$work/context" && "$work/build/bin/pip" wheel -q --wheel-dir "$work/wheels" .)
-  echo "==> runtime stage: pip install --no-index from those wheels only"
+  "$work/build/bin/pip" wheel -q --require-hashes --no-deps --wheel-dir "$work/wheels" -r "$work/requirements.txt"
+  (cd "$work/context" && "$work/build/bin/pip" wheel -q --no-deps --wheel-dir "$work/wheels" .)
+  echo "==> runtime stage: pip install --no-index --no-deps of exactly those wheels"
   python3 -m venv "$work/run"
-  "$work/run/bin/pip" install -q --no-index --find-links="$work/wheels" clima
+  "$work/run/bin/pip" install -q --no-index --no-deps "$work"/wheels/*.whl
+  "$work/run/bin/pip" check
   "$work/run/bin/clima" --help >/dev/null
   "$work/run/bin/python" -c 'import clima_operator.main, kubernetes, clima.api.app, clima.view'
   [ -x "$work/run/bin/clima-operator" ]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the Python code of proto/ into services/clima/contract/_pb (never edit it by hand).
-# With --check, fails when the checked-in code is not what the .proto files generate.
+# With --check, fails when the checked-in code is not what the .proto files generate. The
+# generator (grpcio-tools, mypy-protobuf) is the one uv.lock pins, installed by `make venv`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=services/clima/contract/_pb

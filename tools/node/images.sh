@@ -126,7 +126,7 @@ stores() {
 # and named by PIP_CERT, never copied into the image.
 clima() {
   local name="localhost/clima/clima:$version" k
-  k="$(cd "$root" && key Dockerfile Dockerfile.dockerignore pyproject.toml README.md services operator dashboards)"
+  k="$(cd "$root" && key Dockerfile Dockerfile.dockerignore pyproject.toml uv.lock README.md services operator dashboards)"
   # --no-cache: buildah reuses the runtime stage's `RUN --mount=...,from=builder` layer
   # without looking at the mounted wheels, so a cached build would install stale code
   # (the key above already decides when to build at all).
