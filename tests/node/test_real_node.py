@@ -103,7 +103,7 @@ def test_bad_image_and_crash_loop_degrade_then_recover(cluster: Cluster) -> None
     cluster.patch_spec({"writer": {"image": "127.0.0.1:5000/clima/does-not-exist:0"}})
     eventually(lambda: degraded_by("ImagePullBackOff"), timeout=60, interval=2)
     # an image whose container cannot run `clima`: it exits at once, again and again
-    cluster.patch_spec({"writer": {"image": "docker.io/valkey/valkey:8.0"}})
+    cluster.patch_spec({"writer": {"image": "docker.io/valkey/valkey:8.0.2"}})
     eventually(lambda: degraded_by("CrashLoopBackOff"), timeout=180, interval=2)
     cluster.patch_spec({"writer": {"image": None}})
     eventually(lambda: cluster.condition("Ready").get("status") == "True", timeout=180, interval=2)

@@ -24,8 +24,9 @@ STATE=${CLIMA_STATE_DIR:-$REPO/.state}/infra
 CACHE=${CLIMA_CACHE_DIR:-$HOME/.cache/clima}
 HOST=127.0.0.1
 
-# The first version that Maven Central serves wins.
-KAFKA_VERSIONS=${CLIMA_KAFKA_VERSION:-4.3.1 4.3.0 4.2.1 4.1.2}
+# Pinned: every machine runs the same Kafka (CLIMA_KAFKA_VERSION picks another on purpose;
+# a space-separated list takes the first that Maven Central serves).
+KAFKA_VERSIONS=${CLIMA_KAFKA_VERSION:-4.3.1}
 KAFKA_PORT=${CLIMA_KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${CLIMA_KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}
 RABBIT_PORT=${CLIMA_RABBIT_PORT:-5672}

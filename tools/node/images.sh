@@ -6,9 +6,10 @@
 #   pause:3.10, clima-node/coredns:<v>       the pod sandbox and the cluster DNS
 #   clima/clima:<version>, :<version>-<key>  the project's Dockerfile on a Debian Python base
 #                                            (<key>: a digest of its inputs)
-#   apache/kafka:4.1.0, library/rabbitmq:3.13, valkey/valkey:8.0
-#       stand-ins for the operator's default upstream images, built from Debian packages and
-#       Maven jars; containerd sends docker.io pulls to this registry (tools/node/node.sh).
+#   apache/kafka, library/rabbitmq, valkey/valkey at the operator's pinned default tags
+#       (operator/clima_operator/images.py): stand-ins for those upstream images, built from
+#       Debian packages and Maven jars; containerd sends docker.io pulls to this registry
+#       (tools/node/node.sh).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/../cluster/lib.sh"
@@ -17,7 +18,11 @@ registry="${REGISTRY:-127.0.0.1:5000}"
 cache="$CLIMA_CACHE/node"
 export CONTAINERS_CONF="$here/config/containers.conf"
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/pyproject.toml" | head -n1)"
-kafka_version=4.1.0
+# the operator's default store images, pinned in one place (operator/clima_operator/images.py)
+pins="$(python3 "$root/operator/clima_operator/images.py")" \
+  || { echo "images: cannot read operator/clima_operator/images.py" >&2; exit 1; }
+eval "$pins"
+kafka_version=$KAFKA_TAG
 t0=$SECONDS
 say() { echo "[images $((SECONDS - t0))s] $*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -112,13 +117,13 @@ stores() {
   cp -r "$home/libs" "$ctx/libs"; cp "$here/images/kafka.Containerfile" "$ctx/"
   build localhost/clima-node/kafka:$kafka_version "$ctx/kafka.Containerfile" "$ctx" \
     "$(key "$here/images/kafka.Containerfile")-$(sha256sum < "$home/complete" | cut -c1-16)"
-  build localhost/clima-node/rabbitmq:3.13 "$here/images/rabbitmq.Containerfile" "$here/images" \
+  build "localhost/clima-node/rabbitmq:$RABBITMQ_TAG" "$here/images/rabbitmq.Containerfile" "$here/images" \
     "$(key "$here/images/rabbitmq.Containerfile")"
-  build localhost/clima-node/valkey:8.0 "$here/images/valkey.Containerfile" "$here/images" \
+  build "localhost/clima-node/valkey:$VALKEY_TAG" "$here/images/valkey.Containerfile" "$here/images" \
     "$(key "$here/images/valkey.Containerfile")"
-  push localhost/clima-node/kafka:$kafka_version apache/kafka:$kafka_version
-  push localhost/clima-node/rabbitmq:3.13 library/rabbitmq:3.13
-  push localhost/clima-node/valkey:8.0 valkey/valkey:8.0
+  push "localhost/clima-node/kafka:$kafka_version" "$KAFKA_REPOSITORY:$kafka_version"
+  push "localhost/clima-node/rabbitmq:$RABBITMQ_TAG" "library/$RABBITMQ_REPOSITORY:$RABBITMQ_TAG"
+  push "localhost/clima-node/valkey:$VALKEY_TAG" "$VALKEY_REPOSITORY:$VALKEY_TAG"
 }
 
 # The project's own Dockerfile and build context, on the Debian Python base. Builds reach PyPI

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from clima_operator import images
 from clima_operator.children import credentials
 from clima_operator.children._connections import (
     VALKEY_PASSWORD_ENV,
@@ -37,9 +38,8 @@ COMPONENT = "grafana"
 UID = 472  # "grafana" of the official image
 HTTP_PORT = 3000
 DATASOURCE_UID = "clima-valkey"
-PLUGIN_ID = "redis-datasource"
-#: The Redis data source version the dashboards are written against (docs/dashboards.md).
-PLUGIN_VERSION = "2.2.0"
+#: The Redis data source and the version the dashboards are written against (docs/dashboards.md).
+PLUGIN_ID, PLUGIN_VERSION = images.REDIS_DATASOURCE_PLUGIN
 PROVIDER_KEY = "clima-provider.yaml"
 DASHBOARDS_PATH = "/etc/clima/dashboards"
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from clima import wiring
+from clima_operator import images
 from clima_operator.spec._base import (
     RESOURCES_HELP,
     BootstrapServers,
@@ -22,9 +23,9 @@ from clima_operator.spec._base import (
     given,
 )
 
-KAFKA_IMAGE = "apache/kafka:4.1.0"
-RABBITMQ_IMAGE = "rabbitmq:3.13"
-VALKEY_IMAGE = "valkey/valkey:8.0"
+KAFKA_IMAGE = images.KAFKA.reference
+RABBITMQ_IMAGE = images.RABBITMQ.reference
+VALKEY_IMAGE = images.VALKEY.reference
 
 
 class Storage(SpecModel):

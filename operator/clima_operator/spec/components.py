@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
+from clima_operator import images
 from clima_operator.spec._base import (
     RESOURCES_HELP,
     DnsName,
@@ -18,7 +19,7 @@ from clima_operator.spec._base import (
     given,
 )
 
-GRAFANA_IMAGE = "grafana/grafana:11.5.0"
+GRAFANA_IMAGE = images.GRAFANA.reference
 
 _REPLICAS = Field(1, ge=0, le=100, description="Number of pods (0 stops the component).")
 _IMAGE_OVERRIDE = Field(None, description="Image of this component; defaults to spec.image.")
