@@ -127,6 +127,12 @@ def status_schema() -> Schema:
                 "x-kubernetes-list-map-keys": ["type"],
                 "items": _condition_schema(),
             },
+            "image": {
+                "type": "string",
+                "description": "The Clima image the pipeline's processes run: spec.image, or "
+                "the image recorded in the annotation clima.io/image when the pipeline was "
+                "first reconciled (an operator upgrade does not move it).",
+            },
             "endpoints": {
                 "type": "object",
                 "description": "Where to reach the pipeline.",
@@ -169,6 +175,8 @@ def _printer_columns() -> list[dict[str, Any]]:
          "description": "One-word summary."},
         {"name": "Reason", "type": "string", "jsonPath": f"{ready}.reason", "priority": 1,
          "description": "Why the pipeline is (not) ready."},
+        {"name": "Image", "type": "string", "jsonPath": ".status.image", "priority": 1,
+         "description": "The Clima image the pipeline runs."},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ]  # fmt: skip
 

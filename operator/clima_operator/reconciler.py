@@ -17,7 +17,14 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from clima_operator import drain, kube
-from clima_operator.children import PIPELINE_LABEL, Context, Manifest, Owner, credentials
+from clima_operator.children import (
+    IMAGE_ANNOTATION,
+    PIPELINE_LABEL,
+    Context,
+    Manifest,
+    Owner,
+    credentials,
+)
 from clima_operator.errors import ClusterError, ConflictError, InvalidSpecError, RejectedError
 from clima_operator.spec import parse_spec, validate_name
 from clima_operator.status import Observation, invalid_status, pipeline_status
@@ -143,7 +150,9 @@ class Reconciler:
         owner = owner_of(body)
         try:
             validate_name(owner.name)
-            spec = parse_spec(body.get("spec") or {}, self.default_image)
+            spec = parse_spec(body.get("spec") or {})
+            if spec.image is None:
+                spec = spec.model_copy(update={"image": self._pinned_image(body)})
             if spec.image is None:
                 raise InvalidSpecError(
                     "spec.image",
@@ -192,6 +201,39 @@ class Reconciler:
         self._note_rejections(body, ctx.owner, rejected)
         self._note_drains(body, drains)
         return rejected, [item for item in drains if item.stage is not drain.Stage.DRAINED]
+
+    def _pinned_image(self, body: Mapping[str, Any]) -> str | None:
+        """The Clima image of a pipeline whose ``spec.image`` is empty: the one recorded in
+        its ``clima.io/image`` annotation, else this operator's own, recorded there now. An
+        operator upgrade so never rolls a pipeline; removing the annotation (or setting
+        ``spec.image``) opts it in to the running operator's image."""
+        meta = body["metadata"]
+        pinned = (meta.get("annotations") or {}).get(IMAGE_ANNOTATION)
+        if pinned is not None:
+            if not pinned.strip() or any(char.isspace() for char in pinned):
+                raise InvalidSpecError(
+                    f"metadata.annotations[{IMAGE_ANNOTATION}]",
+                    f"{pinned!r} is not an image reference: set one, or remove the annotation "
+                    "to run this operator's image",
+                )
+            return str(pinned)
+        if not self.default_image:
+            return None
+        self.cluster.merge_patch(
+            kube.PIPELINE,
+            meta["namespace"],
+            meta["name"],
+            {"metadata": {"annotations": {IMAGE_ANNOTATION: self.default_image}}},
+        )
+        self._event(
+            body,
+            "Normal",
+            "ImagePinned",
+            f"Runs {self.default_image}, the operator's image, and stays on it when the "
+            f"operator is upgraded; remove the annotation {IMAGE_ANNOTATION} to move to the "
+            "operator's image of that time",
+        )
+        return self.default_image
 
     def _observe(self, owner: Owner) -> dict[ChildKey, Manifest]:
         selector = f"{PIPELINE_LABEL}={owner.name}"

@@ -21,6 +21,7 @@ from clima_operator.children import (
 )
 from clima_operator.children._meta import (
     CHECKSUM_ANNOTATION,
+    IMAGE_ANNOTATION,
     MANAGED_BY,
     PIPELINE_LABEL,
     Context,
@@ -30,6 +31,7 @@ from clima_operator.children._meta import (
 
 __all__ = [
     "CHECKSUM_ANNOTATION",
+    "IMAGE_ANNOTATION",
     "MANAGED_BY",
     "PIPELINE_LABEL",
     "ComponentRef",

@@ -14,6 +14,8 @@ Manifest = dict[str, Any]
 MANAGED_BY = "clima-operator"
 PIPELINE_LABEL = f"{GROUP}/pipeline"
 CHECKSUM_ANNOTATION = f"{GROUP}/config-checksum"
+#: On a pipeline: the Clima image it runs while its spec.image is empty (see the reconciler).
+IMAGE_ANNOTATION = f"{GROUP}/image"
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,7 @@ def pipeline_status(
         "observedGeneration": observation.generation,
         "phase": phase(summary),
         "conditions": stamp(summary, previous.get("conditions") or [], observation.generation, now),
+        "image": observation.ctx.spec.image,
         "endpoints": endpoints(observation.ctx),
     }
 
@@ -111,5 +112,6 @@ def invalid_status(
         "observedGeneration": generation,
         "phase": phase(summary),
         "conditions": stamp(summary, previous.get("conditions") or [], generation, now),
+        **({"image": previous["image"]} if previous.get("image") else {}),
         "endpoints": previous.get("endpoints") or {},
     }
