@@ -36,7 +36,10 @@ class Storage(SpecModel):
         None, description="StorageClass of the claim; unset uses the cluster's default class."
     )
     retain_on_delete: bool = Field(
-        False, description="Keep the claim when the StatefulSet is deleted (pipeline deleted)."
+        True,
+        description="Keep the claim, and the reports it holds, when the StatefulSet is deleted "
+        "(the pipeline deleted, or a broker removed after its drain); false deletes it with the "
+        "StatefulSet. On by default so that deleting a pipeline by mistake loses no data.",
     )
 
 

@@ -311,7 +311,7 @@ def _leftovers(k: Kubectl) -> list[str]:
     return [f"{kind}/{name}" for kind, name in found if (kind, name) not in defaults]
 
 
-def test_uninstall_leaves_nothing_but_the_crd(
+def test_uninstall_leaves_nothing_but_the_crd_and_the_data(
     operator: OperatorProcess,
     helm: Helm,
     k: Kubectl,
@@ -323,7 +323,9 @@ def test_uninstall_leaves_nothing_but_the_crd(
     """The pre-delete cleanup deletes the pipeline while the operator still runs (its script
     run for real, out of the cluster, as the hook's ServiceAccount, because kwok runs no Job);
     then `helm uninstall` removes the rest: no namespaced object and no cluster role of the
-    release is left, the CRD stays, and the operator exits cleanly."""
+    release is left but the stores' volumes (storage.retainOnDelete defaults to true), the
+    CRD stays, and the operator exits cleanly. The documented removal of the volumes then
+    leaves the namespace empty."""
     hooks = _hooks(helm, "pre-delete")
     job = next(doc for doc in hooks if doc["kind"] == "Job")
     access = [doc for doc in hooks if doc["kind"] != "Job"]
@@ -343,7 +345,14 @@ def test_uninstall_leaves_nothing_but_the_crd(
     # cluster its pod goes with them): refusals after this mark are expected
     before_uninstall = operator.log_size()
     helm.run("uninstall", RELEASE, "--wait", "--timeout", "3m")
-    eventually(lambda: _leftovers(k) == [], timeout=120, interval=2)
+    claims = {
+        f"PersistentVolumeClaim/data-{PIPELINE}-{store}-0"
+        for store in ("kafka", "rabbitmq", "valkey")
+    }
+    eventually(lambda: set(_leftovers(k)) == claims, timeout=120, interval=2)
+    # docs/operator.md, "Uninstalling": what removes the data too
+    k.run("delete", "pvc", "-l", f"app.kubernetes.io/instance={PIPELINE}", "--wait=true")
+    eventually(lambda: _leftovers(k) == [], timeout=60, interval=2)
     release_label = f"app.kubernetes.io/instance={RELEASE}"
     for kind in ("clusterroles", "clusterrolebindings"):
         names = [

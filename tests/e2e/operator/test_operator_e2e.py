@@ -338,12 +338,20 @@ def test_long_name_is_refused(ns_kubectl: Kubectl, crd: None) -> None:
 
 
 def test_deleting_the_pipeline_removes_children(sample: Kubectl, operator: OperatorProcess) -> None:
-    """Deleting the ClimaPipeline, even with the operator stopped, garbage-collects every child."""
+    """Deleting the ClimaPipeline, even with the operator stopped, garbage-collects every child
+    but keeps the stores' volumes (storage.retainOnDelete defaults to true): a pipeline
+    deleted by mistake loses no report."""
+    claims = f"app.kubernetes.io/instance={NAME}"
+    before = {item["metadata"]["name"] for item in sample.json("get", "pvc", "-l", claims)["items"]}
+    assert before, "the sample's stores have claims"
     assert operator.stop() == 0
     try:
         sample.run("delete", "climapipeline", NAME, "--wait=true", "--timeout=60s")
         eventually(lambda: not _children(sample), timeout=90)
-        claims = f"app.kubernetes.io/instance={NAME}"
-        eventually(lambda: not sample.json("get", "pvc", "-l", claims)["items"], timeout=90)
+        after = {
+            item["metadata"]["name"] for item in sample.json("get", "pvc", "-l", claims)["items"]
+        }
+        assert after == before
+        sample.run("delete", "pvc", "-l", claims, "--wait=true", "--timeout=60s")
     finally:
         operator.start()
