@@ -5,6 +5,7 @@ PY := .venv/bin/python
 MODE ?= both
 CHART_REGISTRY ?= oci://127.0.0.1:5000/charts
 IMAGE_REGISTRY ?= 127.0.0.1:5000
+PLATFORM ?= linux/amd64
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -52,8 +53,8 @@ chart-lint: ## helm lint and the values schema current with the CRD
 chart-push: ## package the chart and push it: make chart-push CHART_REGISTRY=oci://host/path
 	@bash tools/dev/chart.sh push $(CHART_REGISTRY)
 
-images: ## build the Clima image (needs docker or buildah)
-	@REGISTRY=$(IMAGE_REGISTRY) bash tools/dev/images.sh build
+images: ## build the Clima image for PLATFORM=linux/amd64 (or linux/arm64); docker, podman or buildah
+	@REGISTRY=$(IMAGE_REGISTRY) PLATFORM=$(PLATFORM) bash tools/dev/images.sh build
 
 push: ## push the image: make push IMAGE_REGISTRY=host[:port]
 	@REGISTRY=$(IMAGE_REGISTRY) bash tools/dev/images.sh push

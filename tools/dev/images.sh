@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Clima image (./Dockerfile): one image for every Clima process and the operator.
-#   images.sh build    build $IMAGE with docker, podman or buildah (the first that works)
+#   images.sh build    build $IMAGE for $PLATFORM (linux/amd64; or linux/arm64) with docker,
+#                      podman or buildah (the first that works)
 #   images.sh push     push $IMAGE (build it first); loopback registries over plain http
 #   images.sh check    without any engine: build the wheel from the Dockerfile's build context
 #                      (only what Dockerfile.dockerignore admits) as the builder stage does, install
@@ -14,6 +15,14 @@ version="$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -n1)"
 registry="${REGISTRY:-127.0.0.1:5000}"
 registry="${registry#oci://}"; registry="${registry%/}"
 image="${IMAGE:-$registry/${REPOSITORY:-clima/clima}:${TAG:-$version}}"
+# The nodes' platform: linux/amd64 (GKE's default) or linux/arm64 (Arm node pools, e.g. T2A,
+# C4A). Building for another architecture than the builder's needs QEMU's binfmt handlers
+# (Debian: qemu-user-static), or a builder of that architecture.
+platform="${PLATFORM:-linux/amd64}"
+case "$platform" in
+  linux/amd64|linux/arm64) ;;
+  *) echo "images: PLATFORM=$platform is not supported; use linux/amd64 or linux/arm64" >&2; exit 2 ;;
+esac
 
 # The first engine that can build here: a docker CLI with a reachable daemon, podman, buildah.
 engine() {
@@ -37,9 +46,9 @@ loopback() {
 
 build() {
   local tool; tool="$(engine)"
-  echo "==> building $image with $tool"
+  echo "==> building $image for $platform with $tool"
   case "$tool" in
-    docker) DOCKER_BUILDKIT=1 docker build --build-arg VERSION="$version" -t "$image" . ;;
+    docker) DOCKER_BUILDKIT=1 docker build --platform "$platform" --build-arg VERSION="$version" -t "$image" . ;;
     podman|buildah)
       # No registry serves python:3.11-slim here: unless PYTHON_IMAGE names a base, build
       # the Debian one (tools/node/images.sh base). PyPI is reached through a proxy whose CA
@@ -49,7 +58,7 @@ build() {
       # --no-cache: buildah reuses a `RUN --mount=...,from=builder` layer without looking at
       # the mounted files, which would install the previous build's wheels
       CONTAINERS_CONF="$root/tools/node/config/containers.conf" "$tool" build --network host --no-cache \
-        --ignorefile Dockerfile.dockerignore --build-arg VERSION="$version" \
+        --platform "$platform" --ignorefile Dockerfile.dockerignore --build-arg VERSION="$version" \
         --build-arg PYTHON_IMAGE="$base" --volume /etc/ssl/certs:/host-certs:ro \
         --build-arg PIP_CERT=/host-certs/ca-certificates.crt -t "$image" . ;;
   esac
