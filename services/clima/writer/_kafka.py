@@ -25,16 +25,19 @@ class KafkaPublisher:
         self._topic = topic
         self._timeout_s = timeout_s
         self._loop = asyncio.get_running_loop()
-        self._producer = Producer(
-            {
-                **durable_producer_config(bootstrap),
-                "linger.ms": 2,
-                "compression.type": "lz4",
-                "message.timeout.ms": int(timeout_s * 1000),
-                "request.timeout.ms": CONNECTION_CONFIG["socket.timeout.ms"],
-                "error_cb": self._on_error,
-            }
-        )
+        self._config: dict[str, Any] = {
+            **durable_producer_config(bootstrap),
+            "linger.ms": 2,
+            "compression.type": "lz4",
+            "message.timeout.ms": int(timeout_s * 1000),
+            "request.timeout.ms": CONNECTION_CONFIG["socket.timeout.ms"],
+            "error_cb": self._on_error,
+        }
+        self._producer = Producer(self._config)
+        self.renewals = 0
+        # monotonic times of the last delivery that succeeded and that timed out
+        self._delivered_at = 0.0
+        self._timed_out_at = 0.0
         self._down = threading.Event()
         self._problem = "topic not ensured yet"
         self._fatal = ""
@@ -106,23 +109,48 @@ class KafkaPublisher:
         return turning and not self._fatal
 
     def _watch(self) -> None:
-        """Every 0.25 s: while down, is the broker back? While up, has a partition lost its
-        leader? A broker shutting down first gives up leadership, and messages for a
-        leaderless partition would wait message.timeout.ms; failing at once keeps 503s fast."""
+        """Every 0.25 s, the leader probe's answer goes to `_check`."""
         while not self._stop.wait(0.25):
-            if not self._topic_ready.is_set():
-                continue
-            led = self._leaders.probe()
-            if self._down.is_set():
-                if led:
-                    logger.info("kafka: broker reachable again")
-                    self._down.clear()
-            elif led is False:
-                logger.warning("kafka: a partition of %s has no leader", self._topic)
-                self._problem = "a partition has no leader"
-                self._down.set()
-                reason = "kafka: a partition has no leader"
-                self._loop.call_soon_threadsafe(self._fail_pending, reason)
+            if self._topic_ready.is_set():
+                self._check(self._leaders.probe())
+
+    def _check(self, led: bool | None) -> None:
+        """While down, is the broker back? While up, has a partition lost its leader, or are
+        deliveries timing out with none succeeding? A broker shutting down first gives up
+        leadership, and messages for a leaderless partition would wait message.timeout.ms:
+        failing at once keeps 503s fast. Coming back, the producer is replaced before the
+        writer says ready: after a broker restart, librdkafka's idempotent producer could
+        keep timing out every message (its producer id and sequence state from before the
+        outage) for a minute while every broker answered, so a new one starts clean."""
+        if self._down.is_set():
+            if led:
+                self._renew("broker reachable again")
+                self._down.clear()
+        elif led is False:
+            logger.warning("kafka: a partition of %s has no leader", self._topic)
+            self._problem = "a partition has no leader"
+            self._down.set()
+            reason = "kafka: a partition has no leader"
+            self._loop.call_soon_threadsafe(self._fail_pending, reason)
+        elif self._timed_out_at > self._delivered_at:
+            self._renew("deliveries time out while the brokers answer")
+
+    def _renew(self, why: str) -> None:
+        """Puts a new producer in place and retires the old one: what it still holds is
+        purged, so each of those publishes settles as failed with an unknown outcome (some
+        may have reached Kafka; the client's retry with the same ids makes that harmless)."""
+        old, self._producer = self._producer, Producer(self._config)
+        self._timed_out_at = 0.0
+        self.renewals += 1
+        logger.info("kafka: %s; new producer in place", why, extra={"renewals": self.renewals})
+
+        def retire() -> None:
+            old.purge()
+            left = old.flush(self._timeout_s)
+            if left:
+                logger.warning("kafka: %d messages of the replaced producer unsettled", left)
+
+        threading.Thread(target=retire, name="kafka-retire", daemon=True).start()
 
     @property
     def healthy(self) -> bool:
@@ -150,13 +178,20 @@ class KafkaPublisher:
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
 
+        producer = self._producer
+
         def delivered(err: KafkaError | None, _msg: Any) -> None:
             self._loop.call_soon_threadsafe(_settle, future, err)
+            if producer is not self._producer:
+                return  # a replaced producer's late answers say nothing of the new one
             if err is None:
+                self._delivered_at = time.monotonic()
                 self._down.clear()
+            elif err.code() == KafkaError._MSG_TIMED_OUT:
+                self._timed_out_at = time.monotonic()
 
         try:
-            self._producer.produce(
+            producer.produce(
                 self._topic,
                 value,
                 key,
