@@ -32,8 +32,10 @@ _ORDER = (
     "minLength",
     "maxLength",
     "pattern",
+    "maxItems",
     "required",
     "x-kubernetes-int-or-string",
+    "x-kubernetes-preserve-unknown-fields",
     "x-kubernetes-validations",
 )
 
@@ -58,6 +60,13 @@ def structural(node: Schema, defs: dict[str, Schema]) -> Schema:
         }
     if "items" in node:
         out["items"] = structural(node["items"], defs)
+    values = node.get("additionalProperties")
+    if not isinstance(values, dict) and len(node.get("patternProperties") or {}) == 1:
+        # a map with constrained keys: structural schemas cannot say what a key must look like
+        # (the operator's model checks the keys), only what each value must be
+        values = next(iter(node["patternProperties"].values()))
+    if isinstance(values, dict):
+        out["additionalProperties"] = structural(values, defs)
     return out
 
 
@@ -229,7 +238,14 @@ def render() -> str:
         "# Generated from operator/clima_operator/spec/ by `python -m clima_operator.crd`;\n"
         "# edit the model, not this file.\n"
     )
-    return header + yaml.safe_dump(build_crd(), sort_keys=False, width=100)
+    return header + yaml.dump(build_crd(), Dumper=_PlainDumper, sort_keys=False, width=100)
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a schema used twice in full both times, never as a YAML anchor and alias."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -54,6 +54,7 @@ INGRESS = Kind("networking.k8s.io/v1", "Ingress", "ingresses")
 NETWORK_POLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies")
 AUTOSCALER = Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers")
 JOB = Kind("batch/v1", "Job", "jobs")  # a leaving broker's drain consumer
+DISRUPTION_BUDGET = Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets")
 EVENT = Kind("v1", "Event", "events")
 POD = Kind("v1", "Pod", "pods")  # read only: the status follows what the pods do
 
@@ -67,6 +68,7 @@ APPLIED_KINDS = (
     AUTOSCALER,
     NETWORK_POLICY,
     JOB,
+    DISRUPTION_BUDGET,
 )
 KINDS = {kind.kind: kind for kind in (PIPELINE, SECRET, *APPLIED_KINDS)}
 

@@ -14,6 +14,7 @@ from clima_operator.children import (
     grafana,
     kafka,
     network,
+    placement,
     proxy,
     rabbitmq,
     valkey,
@@ -56,8 +57,10 @@ _BUILDERS = (
 
 
 def desired(ctx: Context) -> list[Manifest]:
-    """Every object the pipeline should have, except the credentials Secret."""
-    return [manifest for build in _BUILDERS for manifest in build(ctx)]
+    """Every object the pipeline should have, except the credentials Secret: each pod
+    placed as the spec says, and a disruption budget for each component of several pods."""
+    objects = placement.place(ctx, [manifest for build in _BUILDERS for manifest in build(ctx)])
+    return objects + placement.budgets(ctx, objects)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from clima_operator.spec.components import (
     RetentionSpec,
     WriterSpec,
 )
+from clima_operator.spec.pods import PodSettings, Toleration
 
 __all__ = [
     "BROKER_FIELDS",
@@ -69,12 +70,14 @@ __all__ = [
     "ManagedValkey",
     "NetworkPoliciesSpec",
     "PipelineSpec",
+    "PodSettings",
     "Quantity",
     "RabbitmqSpec",
     "Resources",
     "RetentionSpec",
     "SecretKeyRef",
     "Storage",
+    "Toleration",
     "ValkeySpec",
     "WriterSpec",
     "parse_spec",
@@ -124,6 +127,12 @@ class PipelineSpec(SpecModel):
     )
     suspend: bool = Field(
         False, description="Stop reconciling: children are neither updated nor repaired."
+    )
+    pod: PodSettings = Field(
+        given(),
+        description="Scheduling (nodeSelector, tolerations, affinity, priorityClassName) and "
+        "extra labels and annotations of every pod of the pipeline; each component's pod "
+        "settings are merged over these.",
     )
     api: ApiSpec = Field(given(), description="The HTTP api.")
     proxy: ComponentSpec = Field(

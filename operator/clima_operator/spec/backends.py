@@ -22,6 +22,7 @@ from clima_operator.spec._base import (
     default_resources,
     given,
 )
+from clima_operator.spec.pods import POD_HELP, PodSettings
 
 KAFKA_IMAGE = images.KAFKA.reference
 RABBITMQ_IMAGE = images.RABBITMQ.reference
@@ -64,6 +65,7 @@ class ManagedKafka(SpecModel):
         default_resources("250m", "768Mi", "1Gi"), description=RESOURCES_HELP
     )
     storage: Storage = Field(given(size="5Gi"), description=_STORAGE)
+    pod: PodSettings = Field(given(), description=POD_HELP)
 
 
 class ManagedRabbitmq(SpecModel):
@@ -74,6 +76,7 @@ class ManagedRabbitmq(SpecModel):
         default_resources("100m", "256Mi", "512Mi"), description=RESOURCES_HELP
     )
     storage: Storage = Field(given(size="2Gi"), description=_STORAGE)
+    pod: PodSettings = Field(given(), description=POD_HELP)
 
 
 class ManagedValkey(SpecModel):
@@ -84,6 +87,7 @@ class ManagedValkey(SpecModel):
         default_resources("50m", "64Mi", "256Mi"), description=RESOURCES_HELP
     )
     storage: Storage = Field(given(size="1Gi"), description=_STORAGE)
+    pod: PodSettings = Field(given(), description=POD_HELP)
     append_fsync: Literal["everysec", "always"] = Field(
         "everysec",
         description="When Valkey fsyncs its append-only file: everysec (a node crash may lose "

@@ -18,6 +18,7 @@ from clima_operator.spec._base import (
     default_resources,
     given,
 )
+from clima_operator.spec.pods import POD_HELP, PodSettings
 
 GRAFANA_IMAGE = images.GRAFANA.reference
 
@@ -33,6 +34,7 @@ class ComponentSpec(SpecModel):
     resources: Resources = Field(
         default_resources("100m", "128Mi", "256Mi"), description=RESOURCES_HELP
     )
+    pod: PodSettings = Field(given(), description=POD_HELP)
 
 
 class ConsumerSpec(ComponentSpec):
@@ -107,6 +109,7 @@ class GrafanaSpec(SpecModel):
 
     enabled: bool = Field(True, description="Deploy Grafana for this pipeline.")
     image: Image = Field(GRAFANA_IMAGE, description="Grafana container image.")
+    pod: PodSettings = Field(given(), description=POD_HELP)
     plugin_url: PluginUrl | None = Field(
         None,
         description=(

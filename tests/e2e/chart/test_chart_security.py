@@ -33,6 +33,7 @@ CHILD_KINDS = [
     "ingresses.networking.k8s.io",
     "horizontalpodautoscalers.autoscaling",
     "networkpolicies.networking.k8s.io",
+    "poddisruptionbudgets.policy",
 ]
 SERVED_YES = [
     *[(verb, "climapipelines.clima.io") for verb in ("get", "list", "watch", "patch")],

@@ -27,7 +27,9 @@ from clima_e2e_support import (
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
 
 NAME = "clima"
-CHILD_KINDS = "deployments,statefulsets,services,configmaps,secrets,hpa,ingresses,networkpolicies"
+CHILD_KINDS = (
+    "deployments,statefulsets,services,configmaps,secrets,hpa,ingresses,networkpolicies,pdb"
+)
 SELECTOR = f"clima.io/pipeline={NAME}"
 DEPLOYMENTS = ["api", "proxy", "writer", "kafka-consumer", "rabbit-consumer", "grafana"]
 COMPONENTS = [*DEPLOYMENTS, "kafka", "rabbitmq", "valkey"]

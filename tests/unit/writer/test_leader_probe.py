@@ -22,12 +22,12 @@ def test_a_call_that_never_returns_is_abandoned_with_its_client(
             release.wait(10)  # as librdkafka's metadata call did, past its own timeout
         return True
 
-    monkeypatch.setattr(_leaders, "PROBE_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(_leaders, "PROBE_TIMEOUT_S", 0.5)  # room for a busy machine
     monkeypatch.setattr(_leaders, "_leads_every_partition", wedged)
     probe = LeaderProbe("127.0.0.1:9", "clima-probe")
     began = time.monotonic()
     assert probe.probe() is None
-    assert time.monotonic() - began < 1.0
+    assert time.monotonic() - began < 2.0
     assert probe.probe() is True
     assert asked[0] is not asked[1]
     release.set()
