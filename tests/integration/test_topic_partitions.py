@@ -1,6 +1,8 @@
 """The Kafka consumer creates the work topic with the partitions the writer would use
-(CLIMA_KAFKA_PARTITIONS, read by both), not a count of its own."""
+(CLIMA_KAFKA_PARTITIONS, read by both), not a count of its own; a higher count later
+(spec.kafka.partitions raised) grows the existing topic."""
 
+import concurrent.futures
 import os
 import signal
 import subprocess
@@ -12,6 +14,7 @@ import pytest
 from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 
 from clima import wiring
+from clima.common.kafka import ensure_topic
 from clima.local import free_port
 
 pytestmark = pytest.mark.integration
@@ -57,3 +60,33 @@ def test_consumer_creates_the_topic_with_the_shared_partition_count(
         consumer.send_signal(signal.SIGTERM)
         code = consumer.wait(30)
     assert code == 0, (tmp_path / "consumer.log").read_text()
+
+
+def test_raising_the_partition_count_grows_the_topic_and_lowering_keeps_it(
+    infra: dict[str, str], names: dict[str, str]
+) -> None:
+    """ensure_topic on an existing topic raises its partitions (two callers at once, as the
+    writer and a consumer restarting together, both succeed) and never lowers them."""
+    bootstrap = infra[wiring.KAFKA_BROKER_ENV.name]
+    topic = names[wiring.KAFKA_TOPIC_ENV.name] + "-grow"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    ensure_topic(bootstrap, topic, 2)
+    assert _partitions(admin, topic, 30) == 2
+    ensure_topic(bootstrap, topic, 4)
+    assert _grown(admin, topic, 4, 30)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda _: ensure_topic(bootstrap, topic, 6), range(2)))
+    assert _grown(admin, topic, 6, 30)
+    ensure_topic(bootstrap, topic, 3)
+    time.sleep(1)
+    assert _partitions(admin, topic, 30) == 6
+
+
+def _grown(admin: AdminClient, topic: str, count: int, timeout_s: float) -> bool:
+    """Whether the metadata shows `count` partitions within the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if _partitions(admin, topic, timeout_s) == count:
+            return True
+        time.sleep(0.5)
+    return False

@@ -43,6 +43,7 @@ def kafka_process(ctx: Context) -> Process:
     source = [
         env(wiring.KAFKA_BROKER_ENV.name, kafka_bootstrap(ctx)),
         env(wiring.KAFKA_TOPIC_ENV.name, wiring.KAFKA_TOPIC),
+        env(wiring.KAFKA_PARTITIONS_ENV.name, str(ctx.spec.kafka.partitions)),
     ]
     return _process(ctx, KAFKA_COMPONENT, ctx.spec.kafka_consumer, wiring.KAFKA, source)
 

@@ -25,6 +25,7 @@ def environment(ctx: Context) -> list[dict[str, Any]]:
     ]
     if ctx.spec.uses_kafka:
         values.append(env(wiring.KAFKA_BROKER_ENV.name, kafka_bootstrap(ctx)))
+        values.append(env(wiring.KAFKA_PARTITIONS_ENV.name, str(ctx.spec.kafka.partitions)))
     if ctx.spec.uses_rabbit:
         values.extend(rabbitmq_env(ctx))
     return values

@@ -176,6 +176,24 @@ class KafkaSpec(SpecModel):
     type: Literal["managed", "external", "disabled"] = Field("managed", description=_TYPE)
     managed: ManagedKafka = Field(given(), description="Settings used when type is managed.")
     external: ExternalKafka = Field(given(), description="Settings used when type is external.")
+    partitions: int = Field(
+        wiring.KAFKA_PARTITIONS,
+        ge=1,
+        le=1000,
+        description="Partitions of the reports topic: how many kafka-consumer pods can share "
+        "the work. Raising it adds partitions to the existing topic when the writer restarts "
+        "(the operator rolls it); it can never be lowered.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self >= oldSelf",
+                    "message": "spec.kafka.partitions cannot be lowered: Kafka cannot remove a "
+                    "topic's partitions (run fewer kafka-consumer pods instead)",
+                    "reason": "FieldValueForbidden",
+                }
+            ]
+        },
+    )
 
     @model_validator(mode="after")
     def _external_complete(self) -> KafkaSpec:

@@ -8,7 +8,11 @@ from collections.abc import Mapping
 
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    NewPartitions,
+    NewTopic,
+)
 
 from clima.common.retry import RECONNECT_CAP_S
 
@@ -27,6 +31,9 @@ CONNECTION_CONFIG: Config = {
     "socket.timeout.ms": 5_000,
     "socket.keepalive.enable": True,
     "reconnect.backoff.max.ms": int(RECONNECT_CAP_S * 1000),
+    # partitions added to a topic (spec.kafka.partitions raised) reach producers and group
+    # members within 10 s, not librdkafka's default 5 minutes
+    "topic.metadata.refresh.interval.ms": 10_000,
 }
 
 
@@ -42,10 +49,13 @@ def durable_producer_config(bootstrap: str) -> Config:
 
 
 def ensure_topic(bootstrap: str, topic: str, partitions: int, timeout_s: float = 10.0) -> None:
-    """Creates the topic if it is missing (replication 1 for a one-node cluster)."""
+    """Creates the topic if it is missing (replication 1 for a one-node cluster), or raises
+    its partitions to `partitions`; a topic with more is left as it is (Kafka cannot remove
+    partitions)."""
     admin = AdminClient(client_config(bootstrap))
     existing = admin.list_topics(timeout=timeout_s).topics
     if topic in existing:
+        _raise_partitions(admin, topic, len(existing[topic].partitions), partitions, timeout_s)
         return
     futures = admin.create_topics(
         [NewTopic(topic, num_partitions=partitions, replication_factor=-1)]
@@ -56,6 +66,27 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int, timeout_s: float =
         if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
             raise
     logger.info("kafka: created topic %s with %d partitions", topic, partitions)
+
+
+def _raise_partitions(
+    admin: AdminClient, topic: str, have: int, want: int, timeout_s: float
+) -> None:
+    if have > want:
+        logger.warning(
+            "kafka: topic %s has %d partitions, more than the %d asked for; keeping them",
+            topic, have, want,
+        )  # fmt: skip
+        return
+    if have == want:
+        return
+    futures = admin.create_partitions([NewPartitions(topic, want)])
+    try:
+        futures[topic].result(timeout_s)
+    except KafkaException as exc:
+        # another process (the writer or a consumer) raised them first
+        if exc.args[0].code() != KafkaError.INVALID_PARTITIONS:
+            raise
+    logger.info("kafka: raised the partitions of %s from %d to %d", topic, have, want)
 
 
 def ensure_topics(bootstrap: str, partitions: Mapping[str, int]) -> None:

@@ -330,6 +330,26 @@ def test_invalid_specs_are_refused(
     assert ns_kubectl.get("climapipeline", "invalid") is None
 
 
+def test_kafka_partitions_can_be_raised_but_never_lowered(ns_kubectl: Kubectl, crd: None) -> None:
+    """The API server's transition rule refuses a lower spec.kafka.partitions, naming it, and
+    takes a higher one."""
+    body = {"apiVersion": "clima.io/v1alpha1", "kind": "ClimaPipeline",
+            "metadata": {"name": "partitions"}, "spec": {"kafka": {"partitions": 4}}}  # fmt: skip
+    ns_kubectl.run("apply", "-f", "-", stdin=json.dumps(body))
+    try:
+        lower = json.dumps({"spec": {"kafka": {"partitions": 2}}})
+        done = ns_kubectl.run(
+            "patch", "climapipeline", "partitions", "--type=merge", "-p", lower, check=False
+        )
+        assert done.returncode != 0
+        assert "spec.kafka.partitions cannot be lowered" in done.stderr, done.stderr
+        higher = json.dumps({"spec": {"kafka": {"partitions": 8}}})
+        ns_kubectl.run("patch", "climapipeline", "partitions", "--type=merge", "-p", higher)
+        assert ns_kubectl.get("climapipeline", "partitions")["spec"]["kafka"]["partitions"] == 8
+    finally:
+        ns_kubectl.run("delete", "climapipeline", "partitions", "--wait=false", check=False)
+
+
 def test_long_name_is_refused(ns_kubectl: Kubectl, crd: None) -> None:
     """A name too long for the children's names is refused, naming metadata.name."""
     body = {"apiVersion": "clima.io/v1alpha1", "kind": "ClimaPipeline",
