@@ -116,3 +116,39 @@ def test_pipeline_name_is_what_kube_up_applied(cluster: Cluster) -> None:
     done = cluster.kubectl("get", "cp")
     assert PIPELINE in done.stdout, done.stdout
     assert "both" in done.stdout, done.stdout
+
+
+def test_two_writers_and_two_consumers_per_broker_count_each_report_once(
+    cluster: Cluster,
+) -> None:
+    """Scaled out to two writers and two consumers per broker (each group sharing Kafka's
+    partitions, RabbitMQ's queue shared by its two), with one consumer of each broker deleted
+    mid-traffic: every id is applied once, and each scaled component has a disruption
+    budget of one pod."""
+    scaled = {"writer": {"replicas": 2}, "kafkaConsumer": {"replicas": 2},
+              "rabbitConsumer": {"replicas": 2}}  # fmt: skip
+    cluster.patch_spec(scaled)
+    try:
+        eventually(lambda: cluster.condition("Ready").get("status") == "True", timeout=300,
+                   interval=2)  # fmt: skip
+        budgets = {b["metadata"]["name"]: b["spec"] for b in cluster.json("get", "pdb")["items"]}
+        for component in ("writer", "kafka-consumer", "rabbit-consumer"):
+            assert budgets[f"{PIPELINE}-{component}"]["maxUnavailable"] == 1, budgets
+        traffic = cluster.traffic_in_background(reports=4000, timeout=400, pace=0.2)
+        try:
+            time.sleep(8)
+            for component in ("kafka-consumer", "rabbit-consumer"):
+                pods = cluster.json("get", "pods", "-l", f"app.kubernetes.io/component={component}")
+                cluster.kubectl("delete", "pod", pods["items"][0]["metadata"]["name"],
+                                "--wait=false")  # fmt: skip
+            out, _ = traffic.communicate(timeout=600)
+        finally:
+            traffic.kill()
+        assert traffic.returncode == 0, out
+        assert "applied by this run: 4000 of 4000 ids" in out, out
+        print(out.strip().splitlines()[-1])
+    finally:
+        cluster.patch_spec({"writer": {"replicas": 1}, "kafkaConsumer": {"replicas": 1},
+                            "rabbitConsumer": {"replicas": 1}})  # fmt: skip
+        eventually(lambda: cluster.condition("Ready").get("status") == "True", timeout=300,
+                   interval=2)  # fmt: skip
