@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from clima_operator import drain, kube
+from clima_operator import drain, kube, rollout
 from clima_operator.children import (
     IMAGE_ANNOTATION,
     PIPELINE_LABEL,
@@ -133,6 +133,8 @@ class Reconciler:
     default_image: str | None = None
     now: Callable[[], str] = utc_now
     _gate: _Gate = field(default_factory=_Gate)
+    upgrades: rollout.Rollout = field(default_factory=rollout.Rollout)
+    _queued: dict[PipelineKey, str] = field(default_factory=dict)
     _rejections: dict[PipelineKey, dict[ChildKey, str]] = field(default_factory=dict)
 
     def reconcile(self, namespace: str, name: str) -> Outcome:
@@ -142,6 +144,7 @@ class Reconciler:
                 return Outcome.SKIPPED
             body = self.cluster.get(kube.PIPELINE, namespace, name)
             if body is None or body["metadata"].get("deletionTimestamp"):
+                self.upgrades.forget((namespace, name))
                 return Outcome.GONE
             return self.reconcile_body(body)
 
@@ -195,12 +198,35 @@ class Reconciler:
         full = replace(ctx, credentials=secrets)
         drains = drain.plan(full, live, pods)
         manifests = drain.manifests(full, drains)
+        rollout.stamp(manifests)
+        if self._held_back(body, manifests, live):
+            return {}, [item for item in drains if item.stage is not drain.Stage.DRAINED]
         self._observe_secrets(ctx.owner, manifests, live)
         rejected = self._apply_all(body, manifests, live)
         self._prune(body, ctx.owner, {_key(item) for item in manifests}, live)
         self._note_rejections(body, ctx.owner, rejected)
         self._note_drains(body, drains)
         return rejected, [item for item in drains if item.stage is not drain.Stage.DRAINED]
+
+    def _held_back(
+        self, body: Mapping[str, Any], manifests: list[Manifest], live: dict[ChildKey, Manifest]
+    ) -> bool:
+        """Whether this pass must wait: it would re-render workloads of an unchanged spec
+        (an operator upgrade) while another pipeline is rolling for the same reason."""
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        observed = (body.get("status") or {}).get("observedGeneration")
+        changed = rollout.rerendered(manifests, live)
+        unchanged_spec = observed is not None and observed == meta.get("generation")
+        holder = self.upgrades.admit(key, bool(changed) and unchanged_spec, rollout.is_ready(body))
+        if holder is None:
+            self._queued.pop(key, None)
+            return False
+        message = rollout.waiting_message(holder, changed)
+        if self._queued.get(key) != message:
+            self._queued[key] = message
+            self._event(body, "Normal", "UpgradeQueued", message)
+        return True
 
     def _pinned_image(self, body: Mapping[str, Any]) -> str | None:
         """The Clima image of a pipeline whose ``spec.image`` is empty: the one recorded in
