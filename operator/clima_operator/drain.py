@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from clima import wiring
-from clima_operator.children import Context, Manifest, desired, placement
+from clima_operator.children import Context, Manifest, credentials, desired, placement
 from clima_operator.children import drain as drain_job
 from clima_operator.children._clima import clima_deployment
 from clima_operator.children.consumers import KAFKA_COMPONENT, RABBIT_COMPONENT
@@ -266,5 +266,5 @@ def manifests(ctx: Context, drains: Sequence[Drain]) -> list[Manifest]:
     objects = [item for item in objects if item["kind"] != "NetworkPolicy"]
     objects += network_policies(wide)
     for drain in active:
-        objects += placement.place(wide, kept(wide, drain))
+        objects += credentials.seal(wide, placement.place(wide, kept(wide, drain)))
     return objects

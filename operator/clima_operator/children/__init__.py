@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from clima_operator.children import (
     api,
     consumers,
+    credentials,
     grafana,
     kafka,
     network,
@@ -59,7 +60,8 @@ _BUILDERS = (
 def desired(ctx: Context) -> list[Manifest]:
     """Every object the pipeline should have, except the credentials Secret: each pod
     placed as the spec says, and a disruption budget for each component of several pods."""
-    objects = placement.place(ctx, [manifest for build in _BUILDERS for manifest in build(ctx)])
+    built = [manifest for build in _BUILDERS for manifest in build(ctx)]
+    objects = credentials.seal(ctx, placement.place(ctx, built))
     return objects + placement.budgets(ctx, objects)
 
 

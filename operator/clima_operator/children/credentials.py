@@ -8,18 +8,22 @@ who wants chosen passwords), its keys are kept and only missing keys are added.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from clima_operator.children._meta import Manifest, Owner, metadata
+from clima_operator.children._meta import CHECKSUM_ANNOTATION, Context, Manifest, Owner, metadata
 
 SUFFIX = "credentials"
 # Names of keys in the Secret, not passwords.
 RABBITMQ_PASSWORD = "rabbitmq-password"  # noqa: S105
 VALKEY_PASSWORD = "valkey-password"  # noqa: S105
 GRAFANA_ADMIN_PASSWORD = "grafana-admin-password"  # noqa: S105
-KEYS = (RABBITMQ_PASSWORD, VALKEY_PASSWORD, GRAFANA_ADMIN_PASSWORD)
+# the key of the pods' configuration checksums (see `seal`)
+CHECKSUM_KEY = "checksum-key"
+KEYS = (RABBITMQ_PASSWORD, VALKEY_PASSWORD, GRAFANA_ADMIN_PASSWORD, CHECKSUM_KEY)
 
 
 def _token() -> str:
@@ -62,3 +66,20 @@ def decoded(live: Mapping[str, Any]) -> dict[str, str]:
 def completion_patch(missing: tuple[str, ...], token: Callable[[], str] = _token) -> Manifest:
     """A merge patch adding values for the missing keys only."""
     return {"data": _encoded(missing, token)}
+
+
+def seal(ctx: Context, manifests: list[Manifest]) -> list[Manifest]:
+    """Keys every pod template's configuration checksum with the pipeline's secret
+    ``checksum-key`` (HMAC-SHA256), in place. The plain digest covers rendered files that hold
+    passwords; published on a pod, anyone who may read pods could test password guesses
+    against it. Keyed, it still changes exactly when the inputs change."""
+    key = ctx.credentials.get(CHECKSUM_KEY) or f"pipeline:{ctx.owner.uid}"
+    for manifest in manifests:
+        if manifest.get("kind") not in ("Deployment", "StatefulSet", "Job"):
+            continue
+        annotations = manifest["spec"]["template"]["metadata"].get("annotations") or {}
+        plain = annotations.get(CHECKSUM_ANNOTATION)
+        if plain is not None:
+            digest = hmac.new(key.encode(), plain.encode(), hashlib.sha256).hexdigest()
+            annotations[CHECKSUM_ANNOTATION] = digest
+    return manifests

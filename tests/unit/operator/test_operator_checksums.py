@@ -60,3 +60,15 @@ def test_external_valkey_touches_its_clients(make_ctx: Build) -> None:
     external = {"type": "external", "external": {"address": "kv", "secretRef": {"name": "kv"}}}
     changed = _changed(make_ctx, {}, {"valkey": external})
     assert changed == {"demo-kafka-consumer", "demo-rabbit-consumer", "demo-grafana"}
+
+
+def test_checksums_are_keyed_by_the_pipelines_secret(make_ctx: Build) -> None:
+    """No pod carries a plain digest of inputs that hold passwords: the annotation is an HMAC
+    under the credentials Secret's checksum-key, so another key gives other values, and a
+    guess at the passwords cannot be checked against it without that key."""
+    base = {"rabbitmq-password": "r", "valkey-password": "v", "grafana-admin-password": "g"}
+    one = _checksums(make_ctx({}, credentials={**base, "checksum-key": "k1"}))
+    two = _checksums(make_ctx({}, credentials={**base, "checksum-key": "k2"}))
+    again = _checksums(make_ctx({}, credentials={**base, "checksum-key": "k1"}))
+    assert one == again
+    assert all(one[name] != two[name] for name in one)

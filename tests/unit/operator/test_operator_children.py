@@ -230,12 +230,13 @@ def test_credentials_are_random_and_complete(make_ctx: Build) -> None:
     first, second = credentials.new_secret(owner), credentials.new_secret(owner)
     assert set(first["data"]) == set(credentials.KEYS)
     values = [base64.b64decode(v).decode() for v in first["data"].values()]
-    assert len(set(values)) == 3
+    assert len(set(values)) == len(credentials.KEYS)
     assert all(len(v) >= 32 for v in values)
     assert first["data"] != second["data"]
     assert credentials.missing_keys({"data": {"valkey-password": "x"}}) == (
         "rabbitmq-password",
         "grafana-admin-password",
+        "checksum-key",
     )
 
 
