@@ -300,7 +300,7 @@ class Reconciler:
             if manifest["kind"] == kube.SECRET.kind:
                 name = manifest["metadata"]["name"]
                 found = self.cluster.get(kube.SECRET, owner.namespace, name)
-                if found is not None:
+                if found is not None and _controlled_by(found, owner.uid):
                     live[(kube.SECRET.kind, name)] = found
 
     def _ensure_credentials(self, body: Mapping[str, Any], owner: Owner) -> dict[str, str]:
@@ -328,12 +328,20 @@ class Reconciler:
         rejected: dict[ChildKey, str] = {}
         for manifest in manifests:
             key = _key(manifest)
+            before = live.get(key)
             try:
-                applied = self.cluster.apply(manifest)
+                # what this pipeline does not own yet is created, never applied: an apply
+                # would take over an object of the same name made by someone else
+                applied = self.cluster.apply(manifest) if before else self.cluster.create(manifest)
+            except ConflictError:
+                rejected[key] = (
+                    "exists already and is not this pipeline's; the operator leaves it as it "
+                    "is: delete or rename it, or give the pipeline another name"
+                )
+                continue
             except RejectedError as error:
                 rejected[key] = error.message
                 continue
-            before = live.get(key)
             live[key] = applied
             if before is None:
                 self._event(body, "Normal", "Created", f"{key[0]} {key[1]}")

@@ -105,11 +105,13 @@ class FakeCluster:
     def create(self, manifest: Manifest) -> Manifest:
         meta = manifest["metadata"]
         key = (manifest["kind"], meta["namespace"], meta["name"])
+        if (key[0], key[2]) in self.reject:
+            raise RejectedError(422, self.reject[(key[0], key[2])])
         if key in self.objects:
             raise ConflictError(409, "already exists")
         new = copy.deepcopy(manifest)
         new["metadata"]["uid"] = f"child-{next(self._uids)}"
-        self._bump(new, spec_changed=False)
+        self._bump(new, spec_changed=True)
         self.objects[key] = new
         self.writes.append(("create", key[0], key[2]))
         return copy.deepcopy(new)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from typing import Any
 
@@ -313,6 +314,8 @@ def test_refused_child_degrades_but_others_apply(cluster: Any, events: Any) -> N
 def test_api_failure_is_reported_and_raised(cluster: Any, events: Any) -> None:
     """An API error shows as ReconcileFailed in status, then propagates for a retry."""
     cluster.add_pipeline()
+    _reconciler(cluster, events).reconcile("ns", "demo")  # the children exist: later passes apply
+    cluster.set_spec("demo", {"proxy": {"replicas": 2}})
     original = cluster.apply
 
     def failing(manifest: dict[str, Any], sub: str | None = None) -> dict[str, Any]:
@@ -375,3 +378,20 @@ def test_event_failures_do_not_fail_the_pass(cluster: Any) -> None:
     cluster.add_pipeline()
     assert _reconciler(cluster, refusing).reconcile("ns", "demo") is Outcome.RECONCILED
     assert ("Deployment", "ns", "demo-api") in cluster.objects
+
+
+def test_an_object_of_someone_else_is_never_taken_over(cluster: Any, events: Any) -> None:
+    """A Deployment of the child's name that the pipeline does not own is left exactly as it
+    is; the pass says so (Event, Degraded) and still creates every other child."""
+    cluster.add_pipeline()
+    foreign = {"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": "demo-writer", "namespace": "ns", "labels": {"team": "x"}},
+               "spec": {"replicas": 7, "template": {"spec": {"containers": []}}}}  # fmt: skip
+    cluster.create(foreign)
+    before = copy.deepcopy(cluster.child("Deployment", "demo-writer"))
+    _reconciler(cluster, events).reconcile("ns", "demo")
+    assert cluster.child("Deployment", "demo-writer") == before
+    failed = [m for kind, reason, m in events.posted if reason == "ApplyFailed"]
+    assert any("demo-writer" in m and "not this pipeline's" in m for m in failed), failed
+    assert cluster.child("Deployment", "demo-api")["metadata"]["ownerReferences"]
+    assert _condition(cluster, "Ready")["status"] == "False"
