@@ -330,9 +330,7 @@ class Reconciler:
             key = _key(manifest)
             before = live.get(key)
             try:
-                # what this pipeline does not own yet is created, never applied: an apply
-                # would take over an object of the same name made by someone else
-                applied = self.cluster.apply(manifest) if before else self.cluster.create(manifest)
+                applied = self._apply_owned(manifest, before)
             except ConflictError:
                 rejected[key] = (
                     "exists already and is not this pipeline's; the operator leaves it as it "
@@ -348,6 +346,23 @@ class Reconciler:
             elif _changed(before, applied):
                 self._event(body, "Normal", "Updated", f"{key[0]} {key[1]}")
         return rejected
+
+    def _apply_owned(self, manifest: Manifest, before: Manifest | None) -> Manifest:
+        """Applies a child the pipeline owns; creates one it does not own yet, never applies
+        it (an apply would take over an object of that name made by someone else). Raises
+        ConflictError when such an object exists and is not the pipeline's (one that is, but
+        lost its labels, is applied again)."""
+        if before is not None:
+            return self.cluster.apply(manifest)
+        try:
+            return self.cluster.create(manifest)
+        except ConflictError:
+            meta = manifest["metadata"]
+            owner_uid = meta["ownerReferences"][0]["uid"]
+            found = self.cluster.get(kube.kind_of(manifest), meta["namespace"], meta["name"])
+            if found is None or not _controlled_by(found, owner_uid):
+                raise
+            return self.cluster.apply(manifest)
 
     def _prune(
         self,

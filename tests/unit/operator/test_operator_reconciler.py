@@ -395,3 +395,15 @@ def test_an_object_of_someone_else_is_never_taken_over(cluster: Any, events: Any
     assert any("demo-writer" in m and "not this pipeline's" in m for m in failed), failed
     assert cluster.child("Deployment", "demo-api")["metadata"]["ownerReferences"]
     assert _condition(cluster, "Ready")["status"] == "False"
+
+
+def test_an_own_child_that_lost_its_labels_is_applied_again(cluster: Any, events: Any) -> None:
+    """A child the pipeline controls but no longer finds by label is its own: it is applied
+    (labels restored), not reported as someone else's."""
+    cluster.add_pipeline()
+    _reconciler(cluster, events).reconcile("ns", "demo")
+    cluster.child("Deployment", "demo-writer")["metadata"]["labels"] = {}
+    _reconciler(cluster, events).reconcile("ns", "demo")
+    labels = cluster.child("Deployment", "demo-writer")["metadata"]["labels"]
+    assert labels["clima.io/pipeline"] == "demo"
+    assert "ApplyFailed" not in events.reasons()
