@@ -95,6 +95,13 @@ class Cluster:
         )  # fmt: skip
 
 
+def record(name: str, line: str) -> None:
+    """Prints a test's figures and keeps them in out/<name> for the issue notes."""
+    print(line)
+    OUT.mkdir(exist_ok=True)
+    (OUT / name).write_text(line + "\n")
+
+
 def restarts(pod: dict[str, Any]) -> int:
     statuses = pod.get("status", {}).get("containerStatuses", [])
     return sum(int(s.get("restartCount", 0)) for s in statuses)

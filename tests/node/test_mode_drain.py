@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from node_support import OUT, PIPELINE, Cluster, eventually
+from node_support import PIPELINE, Cluster, eventually, record
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(3600)]
 COMPONENT = "app.kubernetes.io/component"
@@ -202,6 +202,4 @@ def test_mode_change_under_traffic_drains_rabbitmq_before_removing_it(
         f"drain ended: {flowing}\n"
         f"{out.strip().splitlines()[-1]}"
     )
-    print(line)
-    OUT.mkdir(exist_ok=True)
-    (OUT / "node-mode-drain.txt").write_text(line + "\n")
+    record("node-mode-drain.txt", line)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from node_support import OUT, PIPELINE, ROOT, Cluster, eventually
+from node_support import PIPELINE, ROOT, Cluster, eventually, record
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(1800)]
 REGISTRY = "127.0.0.1:5000"
@@ -175,6 +175,4 @@ def test_upgrade_opt_in_roll_and_rollback_under_traffic(cluster: Cluster, tmp_pa
         f"still flowing after the rollback: {flowing}\n"
         f"{out.strip().splitlines()[-1]}"
     )
-    print(line)
-    OUT.mkdir(exist_ok=True)
-    (OUT / "node-upgrade.txt").write_text(line + "\n")
+    record("node-upgrade.txt", line)

@@ -52,20 +52,25 @@ def _new_rendering(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(placement, "spread", spread)
 
 
-def test_pipelines_take_a_new_rendering_one_at_a_time(
-    cluster: Any, events: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """After an upgrade, the first pipeline rolls; the second waits, untouched and told why,
-    until the first is Ready again; then it rolls too."""
+def _upgraded(cluster: Any, events: Any, monkeypatch: pytest.MonkeyPatch) -> Reconciler:
+    """Pipelines one and two, Ready under today's operator; then an operator that renders
+    their pods differently."""
     for name in ("one", "two"):
         cluster.add_pipeline(name)
     before = _operator(cluster, events)
     for name in ("one", "two"):
         before.reconcile("ns", name)
     _ready(cluster, before, "one", "two")
-
     _new_rendering(monkeypatch)
-    after = _operator(cluster, events)
+    return _operator(cluster, events)
+
+
+def test_pipelines_take_a_new_rendering_one_at_a_time(
+    cluster: Any, events: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After an upgrade, the first pipeline rolls; the second waits, untouched and told why,
+    until the first is Ready again; then it rolls too."""
+    after = _upgraded(cluster, events, monkeypatch)
     one, two = _generations(cluster, "one"), _generations(cluster, "two")
     assert after.reconcile("ns", "one") is Outcome.RECONCILED
     assert _generations(cluster, "one") != one, "the first pipeline did not roll"
@@ -90,14 +95,7 @@ def test_a_spec_change_is_never_held_back(
     cluster: Any, events: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A pipeline whose spec changed applies at once, even while another one rolls."""
-    for name in ("one", "two"):
-        cluster.add_pipeline(name)
-    before = _operator(cluster, events)
-    for name in ("one", "two"):
-        before.reconcile("ns", name)
-    _ready(cluster, before, "one", "two")
-    _new_rendering(monkeypatch)
-    after = _operator(cluster, events)
+    after = _upgraded(cluster, events, monkeypatch)
     after.reconcile("ns", "one")
     cluster.set_spec("two", {"proxy": {"replicas": 3}})
     after.reconcile("ns", "two")
