@@ -59,8 +59,17 @@ class RabbitSource:
         session = _Session(await connection.channel(publisher_confirms=True))
         # the dead-letter queue declared beside it is settings.dead_queue
         queue = await declare_queues(channel, self._settings.rabbit_queue)
+        # the broker cancels a consumer whose queue is deleted (or, for a quorum queue, whose
+        # replica moves): the link is dropped, and the next set-up declares the queue again
+        # and consumes anew, instead of waiting on an inbox nothing fills any more
+        underlay = await channel.get_underlay_channel()
+        underlay.on_consumer_cancel_callbacks.add(self._cancelled)
         await queue.consume(session.inbox.put)
         return session
+
+    def _cancelled(self, _frame: object) -> None:
+        logger.warning("rabbitmq: the broker cancelled the consumer; subscribing again")
+        self._link.drop("consumer cancelled by the broker")
 
     async def _check(self, session: _Session) -> None:
         # one round trip: answered while the broker is there (deliveries may be idle)

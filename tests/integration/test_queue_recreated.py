@@ -1,0 +1,80 @@
+"""A RabbitMQ queue deleted under a running pipeline comes back, and consuming resumes by
+itself: the broker cancels the consumer, which declares the queue again and resubscribes."""
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import aio_pika
+import httpx
+import pytest
+import valkey
+
+from clima.local import LocalPipeline
+
+pytestmark = pytest.mark.integration
+
+
+def _post_until_accepted(api_url: str, ids: list[str], timeout_s: float = 60) -> None:
+    """Sends each report with its id, again and again, until it is answered 202."""
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(base_url=api_url, timeout=10) as client:
+        for ident in ids:
+            body = {"id": ident, "municipality": 1, "temperature": 20, "humidity": 50,
+                    "weather": 1}  # fmt: skip
+            while client.post("/clima", json=body).status_code != 202:
+                assert time.monotonic() < deadline, f"{ident} never accepted"
+                time.sleep(0.2)
+
+
+def _applied(store: "valkey.Valkey", count: int, timeout_s: float = 30) -> int:
+    deadline = time.monotonic() + timeout_s
+    applied = 0
+    while time.monotonic() < deadline:
+        applied = int(store.hget("clima:stats", "applied") or 0)
+        if applied >= count:
+            break
+        time.sleep(0.2)
+    return applied
+
+
+async def _consumers(url: str, queue: str) -> int:
+    """The queue's consumers (0 while it is missing)."""
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        try:
+            declared = await channel.declare_queue(queue, passive=True)
+        except aio_pika.exceptions.ChannelClosed:
+            return 0
+        return int(declared.declaration_result.consumer_count or 0)
+
+
+def test_a_deleted_queue_is_declared_again_and_consumed(
+    pipeline_factory: Callable[[str], LocalPipeline],
+    store: "valkey.Valkey",
+    infra: dict[str, str],
+    names: dict[str, str],
+) -> None:
+    """Reports before and after the queue's deletion are all applied, each once; the
+    consumer is attached to the new queue within seconds, with nobody restarting anything."""
+    pipeline = pipeline_factory("rabbit")
+    queue, url = names["CLIMA_RABBIT_QUEUE"], infra["RABBITMQ_URL"]
+    _post_until_accepted(pipeline.api_url, [f"before-{i}" for i in range(20)])
+    assert _applied(store, 20) == 20
+
+    async def delete() -> None:
+        connection = await aio_pika.connect(url)
+        async with connection:
+            channel = await connection.channel()
+            await channel.queue_delete(queue)
+
+    asyncio.run(delete())
+    deleted = time.monotonic()
+    while asyncio.run(_consumers(url, queue)) < 1:
+        assert time.monotonic() - deleted < 20, "no consumer on the queue 20 s after its deletion"
+        time.sleep(0.2)
+    back = time.monotonic() - deleted
+    _post_until_accepted(pipeline.api_url, [f"after-{i}" for i in range(20)])
+    assert _applied(store, 40) == 40, f"consumer attached again after {back:.1f}s"
+    assert int(store.hget("clima:stats", "duplicates") or 0) == 0
