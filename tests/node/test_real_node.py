@@ -128,12 +128,26 @@ def test_two_writers_and_two_consumers_per_broker_count_each_report_once(
     scaled = {"writer": {"replicas": 2}, "kafkaConsumer": {"replicas": 2},
               "rabbitConsumer": {"replicas": 2}}  # fmt: skip
     cluster.patch_spec(scaled)
+    components = ("writer", "kafka-consumer", "rabbit-consumer")
+
+    def budgets() -> dict[str, dict[str, object]]:
+        return {b["metadata"]["name"]: b["spec"] for b in cluster.json("get", "pdb")["items"]}
+
+    def scaled_out() -> bool:
+        """Every scaled Deployment has its two pods ready (the Ready condition alone was
+        True before the operator even saw the patch)."""
+        for component in components:
+            status = cluster.json("get", "deployment", f"{PIPELINE}-{component}")["status"]
+            if status.get("readyReplicas") != 2 or status.get("updatedReplicas") != 2:
+                return False
+        return cluster.condition("Ready").get("status") == "True"
+
     try:
-        eventually(lambda: cluster.condition("Ready").get("status") == "True", timeout=300,
-                   interval=2)  # fmt: skip
-        budgets = {b["metadata"]["name"]: b["spec"] for b in cluster.json("get", "pdb")["items"]}
-        for component in ("writer", "kafka-consumer", "rabbit-consumer"):
-            assert budgets[f"{PIPELINE}-{component}"]["maxUnavailable"] == 1, budgets
+        eventually(lambda: {f"{PIPELINE}-{c}" for c in components} <= set(budgets()),
+                   timeout=120, interval=2)  # fmt: skip
+        eventually(scaled_out, timeout=300, interval=2)
+        for component in components:
+            assert budgets()[f"{PIPELINE}-{component}"]["maxUnavailable"] == 1
         traffic = cluster.traffic_in_background(reports=4000, timeout=400, pace=0.2)
         try:
             time.sleep(8)

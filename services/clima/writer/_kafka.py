@@ -35,9 +35,6 @@ class KafkaPublisher:
         }
         self._producer = Producer(self._config)
         self.renewals = 0
-        self._ensure_args: tuple[str, int] | None = None
-        self._ensured_at = 0.0  # when a missing or leaderless topic was last ensured again
-        self._ensuring = threading.Lock()
         # monotonic times of the last delivery that succeeded and that timed out
         self._delivered_at = 0.0
         self._timed_out_at = 0.0
@@ -58,7 +55,6 @@ class KafkaPublisher:
 
     def start(self, bootstrap: str, partitions: int) -> None:
         """Makes sure the topic exists, in the background; publishing fails fast until then."""
-        self._ensure_args = (bootstrap, partitions)
 
         def attempt() -> bool:
             ensure_topic(bootstrap, self._topic, partitions)
@@ -136,31 +132,8 @@ class KafkaPublisher:
             self._down.set()
             reason = "kafka: a partition has no leader"
             self._loop.call_soon_threadsafe(self._fail_pending, reason)
-        if led is False:
-            self._ensure_again()
         elif self._timed_out_at > self._delivered_at:
             self._renew("deliveries time out while the brokers answer")
-
-    def _ensure_again(self) -> None:
-        """The topic may have been deleted: it is created again (at most every 5 s, in a
-        thread of its own), so the writer does not wait for a restart to publish again. A
-        topic that exists is left as it is."""
-        if self._ensure_args is None or time.monotonic() - self._ensured_at < 5.0:
-            return
-        if not self._ensuring.acquire(blocking=False):
-            return
-        self._ensured_at = time.monotonic()
-        bootstrap, partitions = self._ensure_args
-
-        def ensure() -> None:
-            try:
-                ensure_topic(bootstrap, self._topic, partitions)
-            except KafkaException as exc:
-                logger.warning("kafka: cannot ensure topic %s: %s", self._topic, exc)
-            finally:
-                self._ensuring.release()
-
-        threading.Thread(target=ensure, name="kafka-topic-again", daemon=True).start()
 
     def _renew(self, why: str) -> None:
         """Puts a new producer in place and retires the old one: what it still holds is
