@@ -211,6 +211,7 @@ async def test_valkey_outage(how: str, pipelines: Pipelines, heal: set[str], log
 KAFKA_CYCLES = int(os.environ.get("CLIMA_FAULT_KAFKA_CYCLES", "3"))
 
 
+@pytest.mark.timeout(120 + 60 * KAFKA_CYCLES)  # about 40 s a cycle on two cores
 async def test_kafka_stopped_and_restarted_again_and_again(
     pipelines: Pipelines, heal: set[str], log_dir: Path
 ) -> None:
