@@ -32,7 +32,7 @@ from clima_operator.status import Observation, invalid_status, pipeline_status
 logger = logging.getLogger(__name__)
 
 ChildKey = tuple[str, str]
-PipelineKey = tuple[str, str]
+PipelineKey = rollout.PipelineKey
 FORBIDDEN = 403
 
 

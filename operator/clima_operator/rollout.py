@@ -13,8 +13,6 @@ never held back, and a pipeline's first pass never waits.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -22,18 +20,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clima_operator.children import Manifest
+from clima_operator.children._meta import TEMPLATE_ANNOTATION
+from clima_operator.children._pods import checksum
 
-TEMPLATE_ANNOTATION = "clima.io/template-digest"
 HOLD_S = 900.0
-_WORKLOADS = ("Deployment", "StatefulSet")
+_WORKLOADS = ("Deployment", "StatefulSet")  # a drain Job is created once, never re-rendered
 
+#: (namespace, name) of a pipeline
 PipelineKey = tuple[str, str]
 
 
 def template_digest(manifest: Manifest) -> str:
     """A digest of the pod template as the operator rendered it."""
-    canonical = json.dumps(manifest["spec"]["template"], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    return checksum(manifest["spec"]["template"])[:32]
 
 
 def stamp(manifests: list[Manifest]) -> None:

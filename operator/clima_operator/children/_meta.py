@@ -16,6 +16,10 @@ PIPELINE_LABEL = f"{GROUP}/pipeline"
 CHECKSUM_ANNOTATION = f"{GROUP}/config-checksum"
 #: On a pipeline: the Clima image it runs while its spec.image is empty (see the reconciler).
 IMAGE_ANNOTATION = f"{GROUP}/image"
+#: On a Deployment or StatefulSet: the digest of the pod template it was rendered with.
+TEMPLATE_ANNOTATION = f"{GROUP}/template-digest"
+#: The kinds of children that carry a pod template.
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job")
 
 
 @dataclass(frozen=True)

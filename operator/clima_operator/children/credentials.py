@@ -14,7 +14,14 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from clima_operator.children._meta import CHECKSUM_ANNOTATION, Context, Manifest, Owner, metadata
+from clima_operator.children._meta import (
+    CHECKSUM_ANNOTATION,
+    WORKLOAD_KINDS,
+    Context,
+    Manifest,
+    Owner,
+    metadata,
+)
 
 SUFFIX = "credentials"
 # Names of keys in the Secret, not passwords.
@@ -75,7 +82,7 @@ def seal(ctx: Context, manifests: list[Manifest]) -> list[Manifest]:
     against it. Keyed, it still changes exactly when the inputs change."""
     key = ctx.credentials.get(CHECKSUM_KEY) or f"pipeline:{ctx.owner.uid}"
     for manifest in manifests:
-        if manifest.get("kind") not in ("Deployment", "StatefulSet", "Job"):
+        if manifest.get("kind") not in WORKLOAD_KINDS:
             continue
         annotations = manifest["spec"]["template"]["metadata"].get("annotations") or {}
         plain = annotations.get(CHECKSUM_ANNOTATION)

@@ -12,12 +12,17 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from clima_operator.children._meta import Context, Manifest, metadata, selector_labels
+from clima_operator.children._meta import (
+    WORKLOAD_KINDS,
+    Context,
+    Manifest,
+    metadata,
+    selector_labels,
+)
 from clima_operator.spec import PipelineSpec, PodSettings
 
 COMPONENT_LABEL = "app.kubernetes.io/component"
 SPREAD_KEYS = ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
-_WORKLOADS = ("Deployment", "StatefulSet", "Job")
 
 
 def pod_settings(spec: PipelineSpec, component: str) -> PodSettings:
@@ -76,7 +81,7 @@ def place_template(
 
 
 def _template(manifest: Manifest) -> dict[str, Any] | None:
-    if manifest.get("kind") not in _WORKLOADS:
+    if manifest.get("kind") not in WORKLOAD_KINDS:
         return None
     template: dict[str, Any] = manifest["spec"]["template"]
     return template
