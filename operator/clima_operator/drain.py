@@ -30,7 +30,14 @@ from datetime import datetime
 from typing import Any
 
 from clima import wiring
-from clima_operator.children import Context, Manifest, credentials, desired, placement
+from clima_operator.children import (
+    COMPONENT_LABEL,
+    Context,
+    Manifest,
+    credentials,
+    desired,
+    placement,
+)
 from clima_operator.children import drain as drain_job
 from clima_operator.children._clima import clima_deployment
 from clima_operator.children.consumers import KAFKA_COMPONENT, RABBIT_COMPONENT
@@ -42,7 +49,6 @@ from clima_operator.children.rabbitmq import build as rabbit_objects
 from clima_operator.children.writer import COMPONENT as WRITER
 
 ChildKey = tuple[str, str]
-COMPONENT_LABEL = "app.kubernetes.io/component"
 #: set by the Job controller on the pods of a Job
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 

@@ -24,6 +24,7 @@ from clima_operator.children import (
     Manifest,
     Owner,
     credentials,
+    refused_change,
 )
 from clima_operator.errors import ClusterError, ConflictError, InvalidSpecError, RejectedError
 from clima_operator.spec import parse_spec, validate_name
@@ -329,6 +330,10 @@ class Reconciler:
         for manifest in manifests:
             key = _key(manifest)
             before = live.get(key)
+            refusal = refused_change(manifest, before)
+            if refusal is not None:
+                rejected[key] = refusal
+                continue
             try:
                 applied = self._apply_owned(manifest, before)
             except ConflictError:
@@ -338,7 +343,7 @@ class Reconciler:
                 )
                 continue
             except RejectedError as error:
-                rejected[key] = error.message
+                rejected[key] = f"the API server refused it: {error.message}"
                 continue
             live[key] = applied
             if before is None:

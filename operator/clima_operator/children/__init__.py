@@ -23,6 +23,7 @@ from clima_operator.children import (
 )
 from clima_operator.children._meta import (
     CHECKSUM_ANNOTATION,
+    COMPONENT_LABEL,
     IMAGE_ANNOTATION,
     MANAGED_BY,
     PIPELINE_LABEL,
@@ -30,9 +31,11 @@ from clima_operator.children._meta import (
     Manifest,
     Owner,
 )
+from clima_operator.children._store import refused_change
 
 __all__ = [
     "CHECKSUM_ANNOTATION",
+    "COMPONENT_LABEL",
     "IMAGE_ANNOTATION",
     "MANAGED_BY",
     "PIPELINE_LABEL",
@@ -42,6 +45,7 @@ __all__ = [
     "Owner",
     "components",
     "desired",
+    "refused_change",
 ]
 
 _BUILDERS = (

@@ -13,6 +13,7 @@ Manifest = dict[str, Any]
 
 MANAGED_BY = "clima-operator"
 PIPELINE_LABEL = f"{GROUP}/pipeline"
+COMPONENT_LABEL = "app.kubernetes.io/component"
 CHECKSUM_ANNOTATION = f"{GROUP}/config-checksum"
 #: On a pipeline: the Clima image it runs while its spec.image is empty (see the reconciler).
 IMAGE_ANNOTATION = f"{GROUP}/image"
@@ -63,7 +64,7 @@ def selector_labels(owner: Owner, component: str) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": "clima",
         "app.kubernetes.io/instance": owner.name,
-        "app.kubernetes.io/component": component,
+        COMPONENT_LABEL: component,
     }
 
 

@@ -71,6 +71,11 @@ def env(name: str, value: str) -> dict[str, Any]:
     return {"name": name, "value": value}
 
 
+def field_env(name: str, path: str) -> dict[str, Any]:
+    """An environment variable read from the pod's own fields (the downward API)."""
+    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
+
+
 def env_from_secret(name: str, secret: str, key: str) -> dict[str, Any]:
     """An environment variable read from a Secret key."""
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
@@ -156,9 +161,16 @@ def deployment(
 
 
 def statefulset(
-    owner: Owner, component: str, name: str, template: dict[str, Any], storage: Storage
+    owner: Owner,
+    component: str,
+    name: str,
+    template: dict[str, Any],
+    storage: Storage,
+    *,
+    replicas: int = 1,
 ) -> Manifest:
-    """A one-replica StatefulSet with a ``data`` claim and a headless Service of its name."""
+    """A StatefulSet with a ``data`` claim per pod and a headless Service of its name; its
+    pods start together (a replicated store needs its peers to become ready)."""
     claim: dict[str, Any] = {
         "metadata": {"name": "data", "labels": selector_labels(owner, component)},
         "spec": {
@@ -173,7 +185,7 @@ def statefulset(
         "kind": "StatefulSet",
         "metadata": metadata(owner, component, name),
         "spec": {
-            "replicas": 1,
+            "replicas": replicas,
             "serviceName": name,
             "podManagementPolicy": "Parallel",
             "selector": {"matchLabels": selector_labels(owner, component)},
@@ -188,15 +200,25 @@ def statefulset(
 
 
 def service(
-    owner: Owner, component: str, name: str, ports: list[dict[str, Any]], headless: bool = False
+    owner: Owner,
+    component: str,
+    name: str,
+    ports: list[dict[str, Any]],
+    *,
+    headless: bool = False,
+    peers: bool = False,
 ) -> Manifest:
-    """A Service selecting one component's pods."""
+    """A Service selecting one component's pods; ``peers`` (headless only) publishes every
+    pod's DNS name before it is ready, so the members of a replicated store find each other
+    while they start."""
     spec: dict[str, Any] = {
         "selector": selector_labels(owner, component),
         "ports": [{"protocol": "TCP", **item} for item in ports],
     }
     if headless:
         spec["clusterIP"] = "None"
+        if peers:
+            spec["publishNotReadyAddresses"] = True
     else:
         spec["type"] = "ClusterIP"
     return {

@@ -1,6 +1,6 @@
 """What the managed Kafka, RabbitMQ and Valkey share: one container with a ``data`` volume
-and a read-only ``config`` volume of files the operator renders, in a one-replica
-StatefulSet behind a headless Service of the same name.
+and a read-only ``config`` volume of files the operator renders, in a StatefulSet behind a
+headless Service of the same name.
 
 The container's command is given explicitly and its configuration is the rendered file, so
 the same manifest runs the upstream images (apache/kafka, rabbitmq, valkey/valkey) and
@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from clima_operator.children._meta import Context, Manifest, metadata
+from clima_operator.children._meta import COMPONENT_LABEL, Context, Manifest, metadata
 from clima_operator.children._pods import (
     TMP_MOUNT,
     container_security,
@@ -97,15 +97,42 @@ def store_objects(
     ports: NamedPorts,
     config: Manifest | None,
     config_kind: str = "ConfigMap",
+    replicas: int = 1,
 ) -> list[Manifest]:
     """The configuration object (when it could be rendered), the StatefulSet of ``main``
-    (its pod template digests ``inputs``, which include the rendered files) and its Service."""
+    with ``replicas`` pods (its pod template digests ``inputs``, which include the rendered
+    files) and its headless Service."""
     name = ctx.owner.child(component)
     volume = config_volume(config_kind, ctx.owner.child(f"{component}-config"))
     template = pod_template(ctx.owner, component, [main], inputs=inputs, uid=uid, volumes=[volume])
     service_ports = [{"name": n, "port": number, "targetPort": n} for n, number in ports]
     return [
         *([config] if config is not None else []),
-        statefulset(ctx.owner, component, name, template, managed.storage),
-        service(ctx.owner, component, name, service_ports, headless=True),
+        statefulset(ctx.owner, component, name, template, managed.storage, replicas=replicas),
+        service(ctx.owner, component, name, service_ports, headless=True, peers=replicas > 1),
     ]
+
+
+#: Stores whose member count cannot change in place, and why.
+FIXED_MEMBERS = {"kafka": ("Kafka", "spec.kafka", "its KRaft controller quorum is static")}
+
+
+def refused_change(manifest: Manifest, before: Manifest | None) -> str | None:
+    """Why ``manifest`` must not replace ``before`` (None when it may): a store whose member
+    count is fixed keeps the count it runs, with the way to another one."""
+    if before is None or manifest.get("kind") != "StatefulSet":
+        return None
+    component = manifest["metadata"].get("labels", {}).get(COMPONENT_LABEL, "")
+    fixed = FIXED_MEMBERS.get(component)
+    have = (before.get("spec") or {}).get("replicas")
+    want = manifest["spec"].get("replicas")
+    if fixed is None or have is None or have == want:
+        return None
+    title, field, reason = fixed
+    name = manifest["metadata"]["name"]
+    return (
+        f"{field}.managed.replicas is {want}, but {title} runs {have} nodes and the count "
+        f"cannot change in place ({reason}). Set it back to {have}; or move to a new {title}: "
+        f"change spec.mode so that it leaves {title} (the operator drains it and removes it), "
+        f"delete the claims data-{name}-*, then set the replicas and the mode back"
+    )

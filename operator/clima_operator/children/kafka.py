@@ -1,10 +1,16 @@
-"""The managed Kafka: one KRaft node (broker and controller) in a StatefulSet.
+"""The managed Kafka: ``spec.kafka.managed.replicas`` KRaft nodes in a StatefulSet, each
+a broker and a controller.
 
 The operator renders ``server.properties`` and a log4j2 configuration into the ConfigMap
 ``<pipeline>-kafka-config`` and starts the broker with plain ``java``: the jars in
 ``/opt/kafka/libs`` and ``java`` on PATH are all it needs, which the apache/kafka image and
 an image built from the Maven artefacts both provide. The storage is formatted once, on
 the first start, with the pipeline's cluster id.
+
+With several nodes the controller quorum is static: every pod is a voter named by its
+stable DNS name, and a pod adds what is its own to a copy of the shared file at start
+(``node.id`` from its ordinal, its advertised name, and ``broker.rack`` from its node's
+zone). Topics get min(3, N) copies and an acknowledged write needs 2 of them from N = 3.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any
 
 from clima.wiring import KAFKA_PORT
 from clima_operator.children._meta import Context, Manifest
-from clima_operator.children._pods import env, tcp_probe
+from clima_operator.children._pods import env, field_env, tcp_probe
 from clima_operator.children._store import config_object, store_container, store_objects
 
 COMPONENT = "kafka"
@@ -43,10 +49,24 @@ def cluster_id(uid: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def settings(ctx: Context) -> dict[str, str]:
-    """KRaft combined-mode settings for a single node with internal topics at factor 1."""
+def copies(replicas: int) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas) of a cluster of ``replicas`` nodes."""
+    factor = min(3, replicas)
+    return factor, 2 if factor >= 3 else 1
+
+
+def pod_host(ctx: Context, ordinal: int | str) -> str:
+    """The stable DNS name of one Kafka pod (``ordinal`` may be a shell expansion)."""
     name = ctx.owner.child(COMPONENT)
-    advertised = f"{name}-0.{name}.{ctx.owner.namespace}.svc:{KAFKA_PORT}"
+    return f"{name}-{ordinal}.{name}.{ctx.owner.namespace}.svc"
+
+
+def settings(ctx: Context) -> dict[str, str]:
+    """KRaft combined-mode settings: one node, or a replicated cluster."""
+    replicas = ctx.spec.kafka.managed.replicas
+    if replicas > 1:
+        return cluster_settings(ctx, replicas)
+    advertised = f"{pod_host(ctx, 0)}:{KAFKA_PORT}"
     return {
         "node.id": "1",
         "process.roles": "broker,controller",
@@ -65,6 +85,34 @@ def settings(ctx: Context) -> dict[str, str]:
         "transaction.state.log.min.isr": "1",
         "share.coordinator.state.topic.replication.factor": "1",
         "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+    }
+
+
+def cluster_settings(ctx: Context, replicas: int) -> dict[str, str]:
+    """Settings every node of a replicated cluster shares; ``node.id``,
+    ``advertised.listeners`` and ``broker.rack`` are each pod's own (see ``command``)."""
+    factor, insync = copies(replicas)
+    voters = ",".join(
+        f"{ordinal + 1}@{pod_host(ctx, ordinal)}:{CONTROLLER_PORT}" for ordinal in range(replicas)
+    )
+    return {
+        "process.roles": "broker,controller",
+        "listeners": f"PLAINTEXT://:{KAFKA_PORT},CONTROLLER://:{CONTROLLER_PORT}",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "controller.quorum.voters": voters,
+        "log.dirs": LOG_DIR,
+        "default.replication.factor": str(factor),
+        "min.insync.replicas": str(insync),
+        "unclean.leader.election.enable": "false",
+        "offsets.topic.replication.factor": str(factor),
+        "offsets.topic.num.partitions": "1",
+        "transaction.state.log.replication.factor": str(factor),
+        "transaction.state.log.min.isr": str(insync),
+        "share.coordinator.state.topic.replication.factor": str(factor),
+        "share.coordinator.state.topic.min.isr": str(insync),
         "group.initial.rebalance.delay.ms": "0",
     }
 
@@ -98,16 +146,38 @@ def files(ctx: Context) -> dict[str, str]:
     return {PROPERTIES: server_properties(ctx), LOGGING: LOG4J2}
 
 
+POD_NAME_ENV = "CLIMA_POD_NAME"
+ZONE_ENV = "CLIMA_NODE_ZONE"
+#: Kubernetes 1.35+ copies the node's zone label onto the pod at scheduling; before, and on
+#: nodes without the label, the variable is empty and the broker has no rack.
+ZONE_LABEL = "topology.kubernetes.io/zone"
+OWN_PROPERTIES = "/tmp/server.properties"  # noqa: S108 - in the pod's private emptyDir
+
+
+def own_properties(ctx: Context) -> str:
+    """Shell lines that write this pod's copy of the shared file with its own settings."""
+    advertised = f"PLAINTEXT://{pod_host(ctx, '$ordinal')}:{KAFKA_PORT}"
+    return (
+        f"ordinal=${{{POD_NAME_ENV}##*-}}\n"
+        f"cp {CONFIG_DIR}/{PROPERTIES} {OWN_PROPERTIES}\n"
+        f'echo "node.id=$((ordinal + 1))" >> {OWN_PROPERTIES}\n'
+        f'echo "advertised.listeners={advertised}" >> {OWN_PROPERTIES}\n'
+        f'if [ -n "${ZONE_ENV}" ]; then echo "broker.rack=${ZONE_ENV}" >> {OWN_PROPERTIES}; fi\n'
+    )
+
+
 def command(ctx: Context) -> list[str]:
     """Format the storage on the first start, then run the broker in the foreground.
 
     ``--cluster-id=`` keeps an id that starts with ``-`` from being read as an option.
     """
-    props = f"{CONFIG_DIR}/{PROPERTIES}"
+    clustered = ctx.spec.kafka.managed.replicas > 1
+    props = OWN_PROPERTIES if clustered else f"{CONFIG_DIR}/{PROPERTIES}"
     java = f"java $KAFKA_HEAP_OPTS {JVM_OPTS} -cp '{CLASSPATH}'"
     script = (
         "set -e\n"
-        f"if [ ! -f {LOG_DIR}/meta.properties ]; then\n"
+        + (own_properties(ctx) if clustered else "")
+        + f"if [ ! -f {LOG_DIR}/meta.properties ]; then\n"
         f"  {java} kafka.tools.StorageTool format --cluster-id={cluster_id(ctx.owner.uid)}"
         f" -c {props} --ignore-formatted\n"
         "fi\n"
@@ -139,6 +209,9 @@ def build(ctx: Context) -> list[Manifest]:
     if not ctx.spec.uses_kafka or ctx.spec.kafka.type != "managed":
         return []
     variables = [env("KAFKA_HEAP_OPTS", HEAP)]
+    if ctx.spec.kafka.managed.replicas > 1:
+        variables += [field_env(POD_NAME_ENV, "metadata.name"),
+                      field_env(ZONE_ENV, f"metadata.labels['{ZONE_LABEL}']")]  # fmt: skip
     main = container(ctx, variables)
     rendered = files(ctx)
     inputs = {"env": variables, "command": main["command"], "config": rendered}
@@ -146,4 +219,5 @@ def build(ctx: Context) -> list[Manifest]:
     return store_objects(
         ctx, COMPONENT, ctx.spec.kafka.managed, main,
         inputs=inputs, uid=UID, ports=PORTS, config=config,
+        replicas=ctx.spec.kafka.managed.replicas,
     )  # fmt: skip

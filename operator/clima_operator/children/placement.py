@@ -13,6 +13,7 @@ import copy
 from typing import Any
 
 from clima_operator.children._meta import (
+    COMPONENT_LABEL,
     WORKLOAD_KINDS,
     Context,
     Manifest,
@@ -21,7 +22,6 @@ from clima_operator.children._meta import (
 )
 from clima_operator.spec import PipelineSpec, PodSettings
 
-COMPONENT_LABEL = "app.kubernetes.io/component"
 SPREAD_KEYS = ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
 
 

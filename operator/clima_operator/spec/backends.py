@@ -58,9 +58,20 @@ _STORAGE = "Persistent storage of the managed StatefulSet."
 
 
 class ManagedKafka(SpecModel):
-    """A single-node KRaft Kafka StatefulSet created by the operator."""
+    """A KRaft Kafka StatefulSet created by the operator: every pod is a broker and a
+    controller."""
 
     image: Image = Field(KAFKA_IMAGE, description=_MANAGED_IMAGE)
+    replicas: int = Field(
+        1,
+        ge=1,
+        le=9,
+        description="Kafka nodes, each a broker and a KRaft controller on its own volume. "
+        "With 3 or more, every partition has 3 copies and a write is acknowledged once 2 "
+        "hold it, so a lost pod, disk or node loses no acknowledged report; with 2, two "
+        "copies; with 1, one disk holds every report. Fixed once Kafka exists (its "
+        'controller quorum is static): see docs/operator.md, "Replicated stores".',
+    )
     resources: Resources = Field(
         default_resources("250m", "768Mi", "1Gi"), description=RESOURCES_HELP
     )

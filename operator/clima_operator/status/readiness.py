@@ -100,7 +100,14 @@ def statefulset_state(ref: ComponentRef, obj: Live) -> ComponentState:
     if updated < desired or status.get("currentRevision") != status.get("updateRevision"):
         message = f"StatefulSet {ref.name}: rolling out revision {status.get('updateRevision')}"
         return ComponentState(ref.condition, False, "RollingOut", message, progressing=True)
-    return ComponentState(ref.condition, True, "Available", f"StatefulSet {ref.name}: pod ready")
+    if desired == 1:
+        message = (
+            f"StatefulSet {ref.name}: pod ready; it is the only replica, so one pod and one "
+            "disk hold all its data (a lost disk loses it; see docs/guarantees.md)"
+        )
+    else:
+        message = f"StatefulSet {ref.name}: {ready}/{desired} pods ready"
+    return ComponentState(ref.condition, True, "Available", message)
 
 
 def pods_state(ref: ComponentRef, pods: Sequence[Pod], now: datetime) -> ComponentState | None:
@@ -126,7 +133,7 @@ def assess(
         message = f"Using the external {ref.title} at {ref.external}; its health is not checked"
         return ComponentState(ref.condition, True, "External", message)
     if rejection is not None:
-        message = f"The API server refused {ref.kind} {ref.name}: {rejection}"
+        message = f"{ref.kind} {ref.name} is not applied: {rejection}"
         return ComponentState(ref.condition, False, "ApplyFailed", message, failed=True)
     if obj is None:
         later = "is not recreated while spec.suspend is true" if suspended else "is being created"
