@@ -1,0 +1,131 @@
+"""Replicated stores on the real node: a store pod SIGKILLed, and a store pod deleted with
+its disk, while a client sends reports with its own ids and resends whatever did not get a
+202. Every accepted id is applied exactly once, and the store is whole again afterwards.
+
+The sample pipeline `make kube-up` applies runs Kafka with three nodes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+from typing import Any
+
+import pytest
+from node_support import PIPELINE, Cluster, eventually, record
+
+pytestmark = [pytest.mark.node, pytest.mark.timeout(900)]
+KAFKA = f"{PIPELINE}-kafka"
+REPORTS = 8000  # batches of 50, 0.4 s apart: about two minutes, longer with resends
+KAFKA_CLASSPATH = "/opt/kafka/libs/*"
+
+
+def _sigkill(cluster: Cluster, pod: str, container: str) -> int:
+    """Kills the container's main process on the node with SIGKILL; returns its pid."""
+    listed = cluster.run(
+        "crictl", "ps", "-q", "--label", f"io.kubernetes.pod.name={pod}",
+        "--label", f"io.kubernetes.container.name={container}",
+    )  # fmt: skip
+    ids = listed.stdout.split()
+    assert ids, f"no running container {container} in pod {pod}"
+    info = json.loads(cluster.run("crictl", "inspect", ids[0]).stdout)
+    pid = int(info["info"]["pid"])
+    os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def _topics(cluster: Cluster) -> dict[str, list[dict[str, Any]]]:
+    """Every partition of every topic: its leader, replicas and in-sync replicas."""
+    done = cluster.kubectl(
+        "exec", f"{KAFKA}-0", "--", "java", "-cp", KAFKA_CLASSPATH,
+        "org.apache.kafka.tools.TopicCommand", "--bootstrap-server", "localhost:9092",
+        "--describe", timeout=120,
+    )  # fmt: skip
+    found: dict[str, list[dict[str, Any]]] = {}
+    pattern = r"Topic: (\S+)\tPartition: (\d+)\tLeader: (-?\d+)\tReplicas: (\S+)\tIsr: (\S*)"
+    for topic, part, leader, replicas, isr in re.findall(pattern, done.stdout):
+        found.setdefault(topic, []).append(
+            {"partition": int(part), "leader": int(leader),
+             "replicas": replicas.split(","), "isr": isr.split(",") if isr else []}
+        )  # fmt: skip
+    return found
+
+
+def _whole(cluster: Cluster, copies: int) -> bool:
+    """Every partition has ``copies`` replicas, all of them in sync."""
+    topics = _topics(cluster)
+    return bool(topics) and all(
+        len(p["replicas"]) == copies and len(p["isr"]) == copies
+        for parts in topics.values()
+        for p in parts
+    )
+
+
+def _statefulset_ready(cluster: Cluster, name: str, replicas: int) -> bool:
+    status = cluster.json("get", "statefulset", name)["status"]
+    return int(status.get("readyReplicas", 0)) == replicas
+
+
+def test_kafka_node_killed_and_disk_lost_under_traffic_lose_nothing(cluster: Cluster) -> None:
+    """Kafka with three nodes: the leader of the reports' first partition is SIGKILLed, then
+    another node is deleted together with its claim (its disk is gone). Reports keep being
+    accepted with min.insync.replicas 2, every accepted id is applied once, and the node that
+    lost its disk copies every partition back (3 replicas, all in sync)."""
+    sts = cluster.json("get", "statefulset", KAFKA)
+    assert sts["spec"]["replicas"] == 3, "the sample pipeline runs three Kafka nodes"
+    topics = _topics(cluster)
+    assert all(len(p["replicas"]) == 3 for p in topics[PIPELINE]), topics
+    leader = next(p["leader"] for p in topics[PIPELINE] if p["partition"] == 0)
+    victim = f"{KAFKA}-{leader - 1}"  # node.id is the ordinal + 1
+    lost_disk = f"{KAFKA}-{leader % 3}"
+    traffic = cluster.traffic_in_background(reports=REPORTS, timeout=600, pace=0.4)
+    try:
+        time.sleep(8)
+        killed = time.monotonic()
+        _sigkill(cluster, victim, "kafka")
+        eventually(lambda: _statefulset_ready(cluster, KAFKA, 3) and _restarted(cluster, victim),
+                   timeout=240, interval=1)  # fmt: skip
+        back_after_kill = time.monotonic() - killed
+        claim = f"data-{lost_disk}"
+        uid = cluster.json("get", "pvc", claim)["metadata"]["uid"]
+        deleted = time.monotonic()
+        cluster.kubectl("delete", "pvc", claim, "--wait=false")
+        cluster.kubectl("delete", "pod", lost_disk, "--wait=false")
+        eventually(
+            lambda: _new_claim(cluster, claim, uid) and _statefulset_ready(cluster, KAFKA, 3),
+            timeout=300,
+            interval=1,
+        )
+        back_after_disk = time.monotonic() - deleted
+        out, _ = traffic.communicate(timeout=900)
+    finally:
+        traffic.kill()
+    assert traffic.returncode == 0, out
+    assert f"applied by this run: {REPORTS} of {REPORTS} ids" in out, out
+    started = time.monotonic()
+    eventually(lambda: _whole(cluster, 3), timeout=300, interval=5)
+    in_sync_after = time.monotonic() - started
+    sent = next(line for line in out.splitlines() if line.startswith("sent "))
+    record(
+        "kafka-replicated",
+        f"kafka 3 nodes: SIGKILL of {victim} (leader of partition 0): ready again in "
+        f"{back_after_kill:.0f}s; {lost_disk} deleted with its claim: ready on a new disk in "
+        f"{back_after_disk:.0f}s, every partition 3/3 in sync {in_sync_after:.0f}s after the "
+        f"traffic ended; {sent}; applied {REPORTS} of {REPORTS} ids once",
+    )
+
+
+def _restarted(cluster: Cluster, pod: str) -> bool:
+    statuses = cluster.json("get", "pod", pod)["status"].get("containerStatuses", [])
+    return any(int(s.get("restartCount", 0)) > 0 and s.get("ready") for s in statuses)
+
+
+def _new_claim(cluster: Cluster, claim: str, old_uid: str) -> bool:
+    found = cluster.kubectl("get", "pvc", claim, "-o", "json", check=False)
+    if found.returncode != 0:
+        return False
+    pvc = json.loads(found.stdout)
+    return bool(pvc["metadata"]["uid"] != old_uid and pvc["status"].get("phase") == "Bound")
