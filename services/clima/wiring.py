@@ -117,6 +117,9 @@ KAFKA_TOPIC_ENV = Variable("CLIMA_KAFKA_TOPIC")
 KAFKA_PARTITIONS_ENV = Variable("CLIMA_KAFKA_PARTITIONS", ("CLIMA_WRITER_KAFKA_PARTITIONS",))
 RABBITMQ_URL_ENV = Variable("RABBITMQ_URL", ("CLIMA_RABBITMQ_URL",))
 RABBIT_QUEUE_ENV = Variable("CLIMA_RABBIT_QUEUE")
+# classic, or quorum: replicated over a RabbitMQ cluster (a confirm means a majority has it)
+RABBIT_QUEUE_TYPE_ENV = Variable("CLIMA_RABBIT_QUEUE_TYPE")
+RabbitQueueType = Literal["classic", "quorum"]
 KAFKA_GROUP_ENV = Variable("CLIMA_CONSUMER_KAFKA_GROUP", ("CLIMA_WRITER_KAFKA_GROUP",))
 VALKEY_URL_ENV = Variable("VALKEY_SERVICE_URL")
 STREAM_MAXLEN_ENV = Variable("CLIMA_STREAM_MAXLEN")
@@ -140,6 +143,11 @@ class BrokerSettings(BaseSettings):
     )
     rabbitmq_url: str | None = Field(default=None, validation_alias=RABBITMQ_URL_ENV.alias())
     rabbit_queue: str = Field(default=RABBIT_QUEUE, validation_alias=RABBIT_QUEUE_ENV.alias())
+    rabbit_queue_type: RabbitQueueType = Field(
+        default="classic",
+        validation_alias=RABBIT_QUEUE_TYPE_ENV.alias(),
+        description="the type the work queue and its dead-letter queue are declared with",
+    )
     kafka_group: str = Field(
         default=KAFKA_GROUP,
         min_length=1,

@@ -51,14 +51,18 @@ async def _consumers(url: str, queue: str) -> int:
         return int(declared.declaration_result.consumer_count or 0)
 
 
+@pytest.mark.parametrize("queue_type", ["classic", "quorum"])
 def test_a_deleted_queue_is_declared_again_and_consumed(
     pipeline_factory: Callable[[str], LocalPipeline],
     store: "valkey.Valkey",
     infra: dict[str, str],
     names: dict[str, str],
+    queue_type: str,
 ) -> None:
     """Reports before and after the queue's deletion are all applied, each once; the
-    consumer is attached to the new queue within seconds, with nobody restarting anything."""
+    consumer is attached to the new queue within seconds, with nobody restarting anything.
+    The same for the quorum queues of a RabbitMQ cluster."""
+    names["CLIMA_RABBIT_QUEUE_TYPE"] = queue_type
     pipeline = pipeline_factory("rabbit")
     queue, url = names["CLIMA_RABBIT_QUEUE"], infra["RABBITMQ_URL"]
     _post_until_accepted(pipeline.api_url, [f"before-{i}" for i in range(20)])

@@ -48,13 +48,16 @@ def rabbitmq_env(ctx: Context) -> list[dict[str, Any]]:
     else:
         host, number = ctx.owner.child("rabbitmq"), RABBITMQ_PORT
         user, ref = RABBITMQ_USER, None
-    return [
+    variables = [
         _password(ctx, RABBITMQ_PASSWORD_ENV, ref, credentials.RABBITMQ_PASSWORD),
         env(
             wiring.RABBITMQ_URL_ENV.name,
             f"amqp://{user}:$({RABBITMQ_PASSWORD_ENV})@{host}:{number}/",
         ),
     ]
+    if rabbit.queue_type != "classic":  # classic is the processes' default
+        variables.append(env(wiring.RABBIT_QUEUE_TYPE_ENV.name, rabbit.queue_type))
+    return variables
 
 
 def valkey_address(ctx: Context) -> tuple[str, int]:

@@ -114,7 +114,10 @@ def store_objects(
 
 
 #: Stores whose member count cannot change in place, and why.
-FIXED_MEMBERS = {"kafka": ("Kafka", "spec.kafka", "its KRaft controller quorum is static")}
+FIXED_MEMBERS = {
+    "kafka": ("Kafka", "spec.kafka", "its KRaft controller quorum is static"),
+    "rabbitmq": ("RabbitMQ", "spec.rabbitmq", "its queues' type is chosen when they are created"),
+}
 
 
 def refused_change(manifest: Manifest, before: Manifest | None) -> str | None:

@@ -30,7 +30,9 @@ VALKEY_PASSWORD = "valkey-password"  # noqa: S105
 GRAFANA_ADMIN_PASSWORD = "grafana-admin-password"  # noqa: S105
 # the key of the pods' configuration checksums (see `seal`)
 CHECKSUM_KEY = "checksum-key"
-KEYS = (RABBITMQ_PASSWORD, VALKEY_PASSWORD, GRAFANA_ADMIN_PASSWORD, CHECKSUM_KEY)
+# what the nodes of a RabbitMQ cluster share to talk to each other
+ERLANG_COOKIE = "rabbitmq-erlang-cookie"
+KEYS = (RABBITMQ_PASSWORD, VALKEY_PASSWORD, GRAFANA_ADMIN_PASSWORD, CHECKSUM_KEY, ERLANG_COOKIE)
 
 
 def _token() -> str:

@@ -1,4 +1,5 @@
-"""The managed RabbitMQ: one node in a StatefulSet, user ``clima`` with a generated password.
+"""The managed RabbitMQ: ``spec.rabbitmq.managed.replicas`` nodes in a StatefulSet, user
+``clima`` with a generated password.
 
 The operator renders ``rabbitmq.conf`` (it holds the password, so into the Secret
 ``<pipeline>-rabbitmq-config``) and points the node at it with ``RABBITMQ_CONFIG_FILE``;
@@ -6,6 +7,14 @@ The operator renders ``rabbitmq.conf`` (it holds the password, so into the Secre
 defaults are not merged in. Both variables are read by RabbitMQ itself (3.10 and 4.x), not
 by an image's entry point, so the official image and Debian's package behave alike. The
 default user is created from the file on the node's first start only, as before.
+
+Several nodes form one cluster: each is named ``rabbit@<pod>.<service>.<namespace>.svc``
+(long names), finds its peers in the list of those names (classic peer discovery, which
+lets one node at a time form or join the cluster), and shares the Erlang cookie kept in the
+pipeline's credentials Secret. Quorum queues are kept on every node: membership
+reconciliation adds a member on a node that joined after a queue was declared, or that
+came back on a new disk. A minority side of a network partition pauses rather than accept
+what the majority would not see.
 """
 
 from __future__ import annotations
@@ -16,7 +25,13 @@ from clima.wiring import RABBITMQ_PORT
 from clima_operator.children import credentials
 from clima_operator.children._connections import RABBITMQ_USER
 from clima_operator.children._meta import Context, Manifest
-from clima_operator.children._pods import env, exec_probe, tcp_probe
+from clima_operator.children._pods import (
+    env,
+    env_from_secret,
+    exec_probe,
+    field_env,
+    tcp_probe,
+)
 from clima_operator.children._store import config_object, store_container, store_objects
 
 COMPONENT = "rabbitmq"
@@ -26,10 +41,39 @@ DATA_DIR = "/var/lib/rabbitmq"
 CONFIG_DIR = "/etc/clima/rabbitmq"
 CONFIG_FILE = "rabbitmq.conf"
 COMMAND = ["rabbitmq-server"]
+POD_NAME_ENV = "CLIMA_POD_NAME"
+COOKIE_ENV = "CLIMA_ERLANG_COOKIE"
+COOKIE_FILE = f"{DATA_DIR}/.erlang.cookie"
 
 
-def config_file(password: str) -> str:
-    """``rabbitmq.conf``: AMQP on 5672 from anywhere, user ``clima``, logs to stdout only.
+def node_name(ctx: Context, pod: str) -> str:
+    """The Erlang node name of one pod (``pod`` may be a variable reference)."""
+    name = ctx.owner.child(COMPONENT)
+    return f"rabbit@{pod}.{name}.{ctx.owner.namespace}.svc"
+
+
+def cluster_lines(ctx: Context, replicas: int) -> str:
+    """The settings that make ``replicas`` nodes one cluster with replicated quorum queues."""
+    name = ctx.owner.child(COMPONENT)
+    lines = ["cluster_formation.peer_discovery_backend = classic_config"]
+    lines += [
+        f"cluster_formation.classic_config.nodes.{ordinal + 1} = "
+        f"{node_name(ctx, f'{name}-{ordinal}')}"
+        for ordinal in range(replicas)
+    ]
+    lines += [
+        "cluster_partition_handling = pause_minority",
+        "quorum_queue.continuous_membership_reconciliation.enabled = true",
+        f"quorum_queue.continuous_membership_reconciliation.target_group_size = {replicas}",
+        "quorum_queue.continuous_membership_reconciliation.interval = 30000",
+        "quorum_queue.continuous_membership_reconciliation.trigger_interval = 10000",
+    ]
+    return "".join(f"{line}\n" for line in lines)
+
+
+def config_file(password: str, cluster: str = "") -> str:
+    """``rabbitmq.conf``: AMQP on 5672 from anywhere, user ``clima``, logs to stdout only,
+    and the ``cluster`` lines of a cluster.
 
     Only core settings: a plugin's setting (``prometheus.*``) stops a node that lacks the
     plugin from starting.
@@ -43,7 +87,30 @@ def config_file(password: str) -> str:
         "log.console = true\n"
         "log.console.level = info\n"
         "log.file = false\n"
+    ) + cluster
+
+
+def cluster_environment(ctx: Context) -> list[dict[str, Any]]:
+    """A cluster node's own name, and the cookie its peers and its CLI share."""
+    return [
+        field_env(POD_NAME_ENV, "metadata.name"),
+        env("RABBITMQ_USE_LONGNAME", "true"),
+        env("RABBITMQ_NODENAME", node_name(ctx, f"$({POD_NAME_ENV})")),
+        env_from_secret(COOKIE_ENV, credentials.secret_name(ctx.owner), credentials.ERLANG_COOKIE),
+    ]
+
+
+def cluster_command() -> list[str]:
+    """Writes the shared cookie (owner-read only, as Erlang requires), then runs the node."""
+    script = (
+        "set -e\n"
+        "umask 077\n"
+        f'printf %s "${COOKIE_ENV}" > {COOKIE_FILE}.new\n'
+        f"chmod 400 {COOKIE_FILE}.new\n"
+        f"mv -f {COOKIE_FILE}.new {COOKIE_FILE}\n"
+        "exec rabbitmq-server\n"
     )
+    return ["sh", "-c", script]
 
 
 def environment() -> list[dict[str, Any]]:
@@ -61,7 +128,7 @@ def environment() -> list[dict[str, Any]]:
 PORTS = [("amqp", RABBITMQ_PORT), ("metrics", METRICS_PORT)]
 
 
-def container(ctx: Context, variables: list[dict[str, Any]]) -> dict[str, Any]:
+def container(ctx: Context, variables: list[dict[str, Any]], command: list[str]) -> dict[str, Any]:
     """The RabbitMQ container; its root file system stays writable until both images are
     known to write nothing outside the volume and /tmp."""
     ready = ["rabbitmq-diagnostics", "-q", "check_port_connectivity"]
@@ -73,7 +140,7 @@ def container(ctx: Context, variables: list[dict[str, Any]]) -> dict[str, Any]:
         ports=PORTS,
         probes=(exec_probe(ready, timeout=20), tcp_probe("amqp", period=20, delay=60)),
         data_dir=DATA_DIR,
-        command=COMMAND,
+        command=command,
         config_dir=CONFIG_DIR,
         read_only_root=False,
     )
@@ -86,13 +153,20 @@ def build(ctx: Context) -> list[Manifest]:
     """
     if not ctx.spec.uses_rabbit or ctx.spec.rabbitmq.type != "managed":
         return []
-    variables = environment()
-    main = container(ctx, variables)
+    replicas = ctx.spec.rabbitmq.managed.replicas
+    variables, command, cluster = environment(), COMMAND, ""
+    if replicas > 1:
+        variables += cluster_environment(ctx)
+        command, cluster = cluster_command(), cluster_lines(ctx, replicas)
+    main = container(ctx, variables, command)
     password = ctx.credentials.get(credentials.RABBITMQ_PASSWORD)
-    rendered = {CONFIG_FILE: config_file(password)} if password is not None else {}
+    rendered = {CONFIG_FILE: config_file(password, cluster)} if password is not None else {}
     config = config_object(ctx, COMPONENT, "Secret", rendered) if rendered else None
-    inputs = {"env": variables, "command": COMMAND, "config": rendered}
+    inputs = {"env": variables, "command": command, "config": rendered}
+    if replicas > 1:  # a rotated cookie restarts the nodes
+        inputs["cookie"] = ctx.credentials.get(credentials.ERLANG_COOKIE)
     return store_objects(
         ctx, COMPONENT, ctx.spec.rabbitmq.managed, main,
         inputs=inputs, uid=UID, ports=PORTS, config=config, config_kind="Secret",
+        replicas=replicas,
     )  # fmt: skip

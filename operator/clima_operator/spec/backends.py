@@ -80,9 +80,20 @@ class ManagedKafka(SpecModel):
 
 
 class ManagedRabbitmq(SpecModel):
-    """A single-node RabbitMQ StatefulSet created by the operator."""
+    """A RabbitMQ StatefulSet created by the operator: one node, or a cluster."""
 
     image: Image = Field(RABBITMQ_IMAGE, description=_MANAGED_IMAGE)
+    replicas: int = Field(
+        1,
+        ge=1,
+        le=9,
+        description="RabbitMQ nodes, each on its own volume. With 2 or more they form one "
+        "cluster and the work queue and its dead-letter queue are quorum queues, replicated "
+        "on every node: a report is confirmed once a majority holds it, and with 3 a lost "
+        "pod, disk or node loses no confirmed report. With 1, a classic queue on one disk. "
+        "Fixed once RabbitMQ exists (the queues' type is chosen when they are created): see "
+        'docs/operator.md, "Replicated stores".',
+    )
     resources: Resources = Field(
         default_resources("100m", "256Mi", "512Mi"), description=RESOURCES_HELP
     )
@@ -126,6 +137,13 @@ class ExternalRabbitmq(SpecModel):
     )
     secret_ref: SecretKeyRef | None = Field(
         None, description="Secret key holding the password (URL-safe characters only)."
+    )
+    queue_type: Literal["classic", "quorum"] = Field(
+        "classic",
+        description="Type the work queue and its dead-letter queue are declared with: quorum "
+        "on a RabbitMQ cluster (replicated; a confirm means a majority holds the report), "
+        "classic on a single node. A queue that exists keeps its type: declaring another "
+        "fails, so change it only together with new queue names or an emptied server.",
     )
 
 
@@ -227,6 +245,13 @@ class RabbitmqSpec(SpecModel):
         if self.type == "external":
             _check_external(self.external, needs_secret=True)
         return self
+
+    @property
+    def queue_type(self) -> Literal["classic", "quorum"]:
+        """The type of the work and dead-letter queues: quorum on a cluster."""
+        if self.type == "external":
+            return self.external.queue_type
+        return "quorum" if self.managed.replicas > 1 else "classic"
 
 
 class ValkeySpec(SpecModel):

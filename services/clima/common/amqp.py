@@ -186,11 +186,18 @@ def _describe(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:200] + "…"
 
 
-async def declare_queues(channel: AbstractChannel, queue: str) -> AbstractQueue:
+async def declare_queues(
+    channel: AbstractChannel, queue: str, queue_type: str = "classic"
+) -> AbstractQueue:
     """Declares the durable work queue and its dead-letter queue `<queue>.dead` (a crashed
-    broker may have lost a queue); returns the work queue."""
-    work = await channel.declare_queue(queue, durable=True)
-    await channel.declare_queue(f"{queue}.dead", durable=True)
+    broker may have lost a queue), both of `queue_type`; returns the work queue. A quorum
+    queue is replicated over the cluster's nodes, and its confirm means a majority has the
+    message; a classic one lives on one node."""
+    arguments: dict[str, FieldValue] | None = None
+    if queue_type != "classic":
+        arguments = {"x-queue-type": queue_type}
+    work = await channel.declare_queue(queue, durable=True, arguments=arguments)
+    await channel.declare_queue(f"{queue}.dead", durable=True, arguments=arguments)
     return work
 
 

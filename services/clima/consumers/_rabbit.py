@@ -58,7 +58,9 @@ class RabbitSource:
         await channel.set_qos(prefetch_count=self._settings.prefetch)
         session = _Session(await connection.channel(publisher_confirms=True))
         # the dead-letter queue declared beside it is settings.dead_queue
-        queue = await declare_queues(channel, self._settings.rabbit_queue)
+        queue = await declare_queues(
+            channel, self._settings.rabbit_queue, self._settings.rabbit_queue_type
+        )
         # the broker cancels a consumer whose queue is deleted (or, for a quorum queue, whose
         # replica moves): the link is dropped, and the next set-up declares the queue again
         # and consumes anew, instead of waiting on an inbox nothing fills any more

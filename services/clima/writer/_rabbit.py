@@ -16,8 +16,9 @@ CONTENT_TYPE = "application/x-protobuf; proto=clima.v1.ReportBatch"
 class RabbitPublisher:
     """Publishes persistent messages to a durable queue and waits for the broker's confirm."""
 
-    def __init__(self, url: str, queue: str, timeout_s: float) -> None:
+    def __init__(self, url: str, queue: str, timeout_s: float, queue_type: str = "classic") -> None:
         self._queue = queue
+        self._queue_type = queue_type
         self._timeout_s = timeout_s
         self._link: AmqpLink[AbstractChannel] = AmqpLink(url, "rabbitmq", self._setup, self._check)
         self._stop = asyncio.Event()
@@ -34,7 +35,7 @@ class RabbitPublisher:
         # a message no queue takes (the queue was deleted) comes back as basic.return before
         # its confirm: raise it, never count it as confirmed
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        await declare_queues(channel, self._queue)
+        await declare_queues(channel, self._queue, self._queue_type)
         return channel
 
     async def _check(self, channel: AbstractChannel) -> None:

@@ -95,7 +95,10 @@ async def _publishers(settings: WriterSettings) -> dict[str, Publisher]:
         if not settings.rabbitmq_url:
             raise ConfigurationError(f"RABBITMQ_URL is required in mode {settings.mode}")
         rabbit = RabbitPublisher(
-            settings.rabbitmq_url, settings.rabbit_queue, settings.publish_timeout_s
+            settings.rabbitmq_url,
+            settings.rabbit_queue,
+            settings.publish_timeout_s,
+            settings.rabbit_queue_type,
         )
         rabbit.start()
         publishers[RABBIT] = rabbit

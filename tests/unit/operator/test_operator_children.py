@@ -237,6 +237,7 @@ def test_credentials_are_random_and_complete(make_ctx: Build) -> None:
         "rabbitmq-password",
         "grafana-admin-password",
         "checksum-key",
+        "rabbitmq-erlang-cookie",
     )
 
 
