@@ -2,7 +2,7 @@
 its disk, while a client sends reports with its own ids and resends whatever did not get a
 202. Every accepted id is applied exactly once, and the store is whole again afterwards.
 
-The sample pipeline `make kube-up` applies runs Kafka with three nodes.
+The sample pipeline `make kube-up` applies runs Kafka and RabbitMQ with three nodes each.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from node_support import PIPELINE, Cluster, eventually, record
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(900)]
 KAFKA = f"{PIPELINE}-kafka"
+RABBITMQ = f"{PIPELINE}-rabbitmq"
 REPORTS = 8000  # batches of 50, 0.4 s apart: about two minutes, longer with resends
 KAFKA_CLASSPATH = "/opt/kafka/libs/*"
 
@@ -129,3 +130,77 @@ def _new_claim(cluster: Cluster, claim: str, old_uid: str) -> bool:
         return False
     pvc = json.loads(found.stdout)
     return bool(pvc["metadata"]["uid"] != old_uid and pvc["status"].get("phase") == "Bound")
+
+
+def _rabbit_queues(cluster: Cluster, pod: str) -> dict[str, dict[str, Any]]:
+    """The work and dead-letter queues as one RabbitMQ node lists them: type, leader,
+    members and the members online."""
+    done = cluster.kubectl(
+        "exec", pod, "--", "rabbitmqctl", "-q", "list_queues", "name", "type", "leader",
+        "members", "online", "--formatter", "json", timeout=120,
+    )  # fmt: skip
+    return {q["name"]: q for q in json.loads(done.stdout)}
+
+
+def _rabbit_whole(cluster: Cluster, nodes: int) -> bool:
+    queues = _rabbit_queues(cluster, f"{RABBITMQ}-0")
+    return all(
+        len(queues[name]["members"]) == nodes and len(queues[name]["online"]) == nodes
+        for name in (PIPELINE, f"{PIPELINE}.dead")
+    )
+
+
+def test_rabbitmq_node_killed_and_disk_lost_under_traffic_lose_nothing(
+    cluster: Cluster,
+) -> None:
+    """RabbitMQ with three nodes: the work queue's leader is SIGKILLed, then another node
+    is deleted together with its claim. The quorum queues stay available on the majority,
+    every accepted id is applied once, and the node on its new disk becomes a member of
+    both queues again."""
+    sts = cluster.json("get", "statefulset", RABBITMQ)
+    assert sts["spec"]["replicas"] == 3, "the sample pipeline runs three RabbitMQ nodes"
+    queues = _rabbit_queues(cluster, f"{RABBITMQ}-0")
+    assert queues[PIPELINE]["type"] == "quorum", queues
+    assert len(queues[PIPELINE]["members"]) == 3, queues
+    leader_node = queues[PIPELINE]["leader"]  # rabbit@<pod>.<service>.<namespace>.svc
+    victim = leader_node.removeprefix("rabbit@").split(".")[0]
+    ordinal = int(victim.rsplit("-", 1)[1])
+    lost_disk = f"{RABBITMQ}-{(ordinal + 1) % 3}"
+    traffic = cluster.traffic_in_background(reports=REPORTS, timeout=600, pace=0.4)
+    try:
+        time.sleep(8)
+        killed = time.monotonic()
+        _sigkill(cluster, victim, "rabbitmq")
+        eventually(
+            lambda: _statefulset_ready(cluster, RABBITMQ, 3) and _restarted(cluster, victim),
+            timeout=300,
+            interval=1,
+        )
+        back_after_kill = time.monotonic() - killed
+        claim = f"data-{lost_disk}"
+        uid = cluster.json("get", "pvc", claim)["metadata"]["uid"]
+        deleted = time.monotonic()
+        cluster.kubectl("delete", "pvc", claim, "--wait=false")
+        cluster.kubectl("delete", "pod", lost_disk, "--wait=false")
+        eventually(
+            lambda: _new_claim(cluster, claim, uid) and _statefulset_ready(cluster, RABBITMQ, 3),
+            timeout=300,
+            interval=1,
+        )
+        back_after_disk = time.monotonic() - deleted
+        out, _ = traffic.communicate(timeout=900)
+    finally:
+        traffic.kill()
+    assert traffic.returncode == 0, out
+    assert f"applied by this run: {REPORTS} of {REPORTS} ids" in out, out
+    started = time.monotonic()
+    eventually(lambda: _rabbit_whole(cluster, 3), timeout=180, interval=5)
+    members_after = time.monotonic() - started
+    sent = next(line for line in out.splitlines() if line.startswith("sent "))
+    record(
+        "rabbitmq-replicated",
+        f"rabbitmq 3 nodes: SIGKILL of {victim} (leader of the work queue): ready again in "
+        f"{back_after_kill:.0f}s; {lost_disk} deleted with its claim: ready on a new disk in "
+        f"{back_after_disk:.0f}s, both queues 3/3 members online {members_after:.0f}s after "
+        f"the traffic ended; {sent}; applied {REPORTS} of {REPORTS} ids once",
+    )

@@ -98,13 +98,16 @@ def store_objects(
     config: Manifest | None,
     config_kind: str = "ConfigMap",
     replicas: int = 1,
+    sidecars: list[dict[str, Any]] | None = None,
 ) -> list[Manifest]:
     """The configuration object (when it could be rendered), the StatefulSet of ``main``
     with ``replicas`` pods (its pod template digests ``inputs``, which include the rendered
     files) and its headless Service."""
     name = ctx.owner.child(component)
     volume = config_volume(config_kind, ctx.owner.child(f"{component}-config"))
-    template = pod_template(ctx.owner, component, [main], inputs=inputs, uid=uid, volumes=[volume])
+    containers = [main, *(sidecars or [])]
+    template = pod_template(ctx.owner, component, containers, inputs=inputs, uid=uid,
+                            volumes=[volume])  # fmt: skip
     service_ports = [{"name": n, "port": number, "targetPort": n} for n, number in ports]
     return [
         *([config] if config is not None else []),

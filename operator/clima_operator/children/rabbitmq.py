@@ -11,10 +11,12 @@ default user is created from the file on the node's first start only, as before.
 Several nodes form one cluster: each is named ``rabbit@<pod>.<service>.<namespace>.svc``
 (long names), finds its peers in the list of those names (classic peer discovery, which
 lets one node at a time form or join the cluster), and shares the Erlang cookie kept in the
-pipeline's credentials Secret. Quorum queues are kept on every node: membership
-reconciliation adds a member on a node that joined after a queue was declared, or that
-came back on a new disk. A minority side of a network partition pauses rather than accept
-what the majority would not see.
+pipeline's credentials Secret. Every quorum queue is kept on every node: a ``members``
+container beside each node asks it every 30 s to become a member of every quorum queue it
+is not yet in (``rabbitmq-queues grow``), so a node that joined after a queue was declared,
+or came back on a new disk, holds a copy again. (RabbitMQ 4 can reconcile membership
+itself; 3.13, the pinned version, cannot.) A minority side of a network partition pauses
+rather than accept what the majority would not see.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from clima_operator.children import credentials
 from clima_operator.children._connections import RABBITMQ_USER
 from clima_operator.children._meta import Context, Manifest
 from clima_operator.children._pods import (
+    TMP_MOUNT,
+    container_security,
     env,
     env_from_secret,
     exec_probe,
@@ -61,14 +65,38 @@ def cluster_lines(ctx: Context, replicas: int) -> str:
         f"{node_name(ctx, f'{name}-{ordinal}')}"
         for ordinal in range(replicas)
     ]
-    lines += [
-        "cluster_partition_handling = pause_minority",
-        "quorum_queue.continuous_membership_reconciliation.enabled = true",
-        f"quorum_queue.continuous_membership_reconciliation.target_group_size = {replicas}",
-        "quorum_queue.continuous_membership_reconciliation.interval = 30000",
-        "quorum_queue.continuous_membership_reconciliation.trigger_interval = 10000",
-    ]
+    lines.append("cluster_partition_handling = pause_minority")
     return "".join(f"{line}\n" for line in lines)
+
+
+GROW_EVERY_S = 30
+#: Each pass asks the node beside it to join every quorum queue it is not a member of yet;
+#: RabbitMQ skips the queues it is in. What it did is logged; a node still starting fails
+#: quietly until the next pass.
+GROW = (
+    "while true; do\n"
+    f"  sleep {GROW_EVERY_S}\n"
+    '  out=$(rabbitmq-queues -q grow "$RABBITMQ_NODENAME" all 2>&1) || continue\n'
+    '  [ -z "$out" ] || echo "$out"\n'
+    "done\n"
+)
+
+
+def members_container(ctx: Context, variables: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``members`` container: keeps its node a member of every quorum queue."""
+    return {
+        "name": "members",
+        "image": ctx.spec.rabbitmq.managed.image,
+        "imagePullPolicy": ctx.spec.image_pull_policy,
+        "command": ["sh", "-c", GROW],
+        "env": variables,
+        "resources": {
+            "requests": {"cpu": "10m", "memory": "64Mi"},
+            "limits": {"memory": "256Mi"},
+        },
+        "securityContext": container_security(read_only_root=False),
+        "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}, TMP_MOUNT],
+    }
 
 
 def config_file(password: str, cluster: str = "") -> str:
@@ -165,8 +193,9 @@ def build(ctx: Context) -> list[Manifest]:
     inputs = {"env": variables, "command": command, "config": rendered}
     if replicas > 1:  # a rotated cookie restarts the nodes
         inputs["cookie"] = ctx.credentials.get(credentials.ERLANG_COOKIE)
+    sidecars = [members_container(ctx, variables)] if replicas > 1 else []
     return store_objects(
         ctx, COMPONENT, ctx.spec.rabbitmq.managed, main,
         inputs=inputs, uid=UID, ports=PORTS, config=config, config_kind="Secret",
-        replicas=replicas,
+        replicas=replicas, sidecars=sidecars,
     )  # fmt: skip

@@ -43,6 +43,7 @@ def test_one_node_keeps_classic_queues_and_its_plain_start(make_ctx: Build) -> N
     assert sts["spec"]["replicas"] == 1
     assert sts["spec"]["template"]["spec"]["containers"][0]["command"] == ["rabbitmq-server"]
     assert "RABBITMQ_NODENAME" not in _env(sts)
+    assert len(sts["spec"]["template"]["spec"]["containers"]) == 1
     assert "cluster_formation" not in _config(ctx)
     for name in ("demo-writer", "demo-rabbit-consumer"):
         assert QUEUE_TYPE not in _env(_by_name(ctx, "Deployment")[name])
@@ -58,12 +59,18 @@ def test_a_cluster_lists_every_peer_by_its_stable_name(make_ctx: Build) -> None:
         node = f"rabbit@demo-rabbitmq-{ordinal}.demo-rabbitmq.ns.svc"
         assert f"cluster_formation.classic_config.nodes.{ordinal + 1} = {node}" in config
     assert "cluster_partition_handling = pause_minority" in config
-    assert "continuous_membership_reconciliation.target_group_size = 3" in config
+    assert "membership_reconciliation" not in config  # RabbitMQ 3.13 would refuse to start
     sts = _by_name(ctx, "StatefulSet")["demo-rabbitmq"]
     assert sts["spec"]["replicas"] == 3
     env = _env(sts)
     assert env["RABBITMQ_USE_LONGNAME"] == "true"
     assert env["RABBITMQ_NODENAME"] == "rabbit@$(CLIMA_POD_NAME).demo-rabbitmq.ns.svc"
+    members = sts["spec"]["template"]["spec"]["containers"][1]
+    assert members["name"] == "members"
+    assert 'grow "$RABBITMQ_NODENAME" all' in members["command"][2]
+    own = {v["name"]: v.get("value", v.get("valueFrom")) for v in members["env"]}
+    assert own["RABBITMQ_NODENAME"] == env["RABBITMQ_NODENAME"]  # the node beside it
+    assert {"name": "data", "mountPath": rabbitmq.DATA_DIR} in members["volumeMounts"]
     assert env[rabbitmq.COOKIE_ENV] == {
         "secretKeyRef": {"name": "demo-credentials", "key": credentials.ERLANG_COOKIE}
     }
