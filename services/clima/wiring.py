@@ -122,6 +122,11 @@ RABBIT_QUEUE_TYPE_ENV = Variable("CLIMA_RABBIT_QUEUE_TYPE")
 RabbitQueueType = Literal["classic", "quorum"]
 KAFKA_GROUP_ENV = Variable("CLIMA_CONSUMER_KAFKA_GROUP", ("CLIMA_WRITER_KAFKA_GROUP",))
 VALKEY_URL_ENV = Variable("VALKEY_SERVICE_URL")
+# a replicated Valkey: its Sentinels (host:port,...), the name they know the primary by, and
+# how many replicas must confirm an apply before it counts as done
+VALKEY_SENTINELS_ENV = Variable("VALKEY_SENTINELS")
+VALKEY_PRIMARY_ENV = Variable("VALKEY_PRIMARY_NAME")
+VALKEY_WAIT_REPLICAS_ENV = Variable("CLIMA_VALKEY_WAIT_REPLICAS")
 STREAM_MAXLEN_ENV = Variable("CLIMA_STREAM_MAXLEN")
 
 

@@ -25,6 +25,7 @@ REASONS = {
     "readonly": "valkey read-only",
     "misconf": "valkey cannot persist (MISCONF)",
     "auth": "valkey refused the user",
+    "replicas": "no valkey replica confirmed the apply",
 }
 
 

@@ -17,7 +17,7 @@ DEAD = Counter(DEAD_NAME, "Payloads set aside", ["source"])
 STORE_WAITS = Counter(
     "clima_consumer_store_waits_total",
     "Apply attempts Valkey could not take and that are retried, by reason "
-    "(oom: maxmemory reached; unreachable, loading, busy, readonly, misconf, auth)",
+    "(oom: maxmemory reached; unreachable, loading, busy, readonly, misconf, auth, replicas)",
     ["reason"],
 )
 END_TO_END = Histogram(

@@ -1,4 +1,12 @@
-"""Applies decoded reports to Valkey through one atomic script per batch."""
+"""Applies decoded reports to Valkey through one atomic script per batch.
+
+A replicated Valkey is reached through its Sentinels, which name the primary (again after a
+failover), and an apply counts as done only once ``wait_replicas`` replicas confirm they
+have it: the script and ``WAIT`` go down one connection, since WAIT covers the writes of the
+connection it is sent on. An apply no replica confirmed in time is reported unavailable, so
+the caller retries it; the retry is a duplicate where the first write survived, and applies
+anew where a failover lost it.
+"""
 
 import asyncio
 import logging
@@ -11,6 +19,7 @@ import orjson
 import valkey.asyncio as valkey
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from valkey.asyncio.sentinel import Sentinel
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import (
     NoPermissionError,
@@ -66,6 +75,26 @@ class StoreSettings(BaseSettings):
         description="W: a resend of an id within this many seconds of its first apply counts "
         "once, whatever its event time (docs/guarantees.md)",
     )
+    sentinels: str | None = Field(
+        default=None,
+        validation_alias=wiring.VALKEY_SENTINELS_ENV.alias(),
+        description="host:port,... of the Sentinels that name the primary; unset: valkey_url",
+    )
+    primary_name: str = Field(
+        default="clima",
+        min_length=1,
+        validation_alias=wiring.VALKEY_PRIMARY_ENV.alias(),
+        description="the name the Sentinels monitor the primary by",
+    )
+    wait_replicas: int = Field(
+        default=0,
+        ge=0,
+        validation_alias=wiring.VALKEY_WAIT_REPLICAS_ENV.alias(),
+        description="replicas that must confirm an apply before it counts as done (WAIT)",
+    )
+    wait_timeout_ms: int = Field(
+        default=2000, ge=10, description="how long an apply waits for those confirmations"
+    )
     interval_s: int = Field(default=10, ge=1, description="width of an averages interval")
     interval_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
 
@@ -118,17 +147,50 @@ class ApplyResult:
     duplicates: int
 
 
+_TIMEOUTS = {"socket_timeout": 5, "socket_connect_timeout": 3}
+
+
+def parse_sentinels(text: str) -> list[tuple[str, int]]:
+    """``host:port,host:port`` as (host, port) pairs; a missing port is 26379."""
+    found = []
+    for item in (part.strip() for part in text.split(",")):
+        if item:
+            host, _, number = item.rpartition(":") if ":" in item else (item, "", "26379")
+            found.append((host, int(number)))
+    if not found:
+        raise ValueError(f"no Sentinel address in {text!r}")
+    return found
+
+
+def connect(settings: StoreSettings) -> tuple["valkey.Valkey", list["valkey.Valkey"]]:
+    """A client on the primary, and the Sentinel clients behind it (to close with it): the
+    Sentinels' primary (with the password and database of valkey_url, which the Sentinels
+    also require), or valkey_url's own host."""
+    if not settings.sentinels:
+        client: valkey.Valkey = valkey.from_url(
+            settings.valkey_url, health_check_interval=10, **_TIMEOUTS
+        )
+        return client, []
+    kwargs = valkey.connection.parse_url(settings.valkey_url)
+    auth = {key: kwargs[key] for key in ("username", "password") if kwargs.get(key)}
+    sentinel = Sentinel(
+        parse_sentinels(settings.sentinels),
+        sentinel_kwargs={**auth, **_TIMEOUTS},
+        **auth,
+        **_TIMEOUTS,
+    )
+    primary: valkey.Valkey = sentinel.master_for(
+        settings.primary_name, db=int(kwargs.get("db") or 0), health_check_interval=10
+    )
+    return primary, list(sentinel.sentinels)
+
+
 class Store:
     """The consumers' handle on Valkey."""
 
     def __init__(self, settings: StoreSettings) -> None:
         self._settings = settings
-        self._client = valkey.from_url(
-            settings.valkey_url,
-            socket_timeout=5,
-            socket_connect_timeout=3,
-            health_check_interval=10,
-        )
+        self._client, self._sentinels = connect(settings)
         self._script = self._client.register_script(_SCRIPT)
 
     @property
@@ -159,12 +221,30 @@ class Store:
             orjson.dumps(rows),
         ]
         try:
-            applied, duplicates = await self._script(keys=keys, args=args)
+            applied, duplicates = await self._run(keys, args)
         except (ValkeyConnectionError, ValkeyTimeoutError, OSError) as exc:
             raise StoreUnavailableError(str(exc)) from exc
         except ResponseError as exc:
             raise _classify(exc) from exc
         return ApplyResult(int(applied), int(duplicates))
+
+    async def _run(self, keys: list[str], args: list[str | int | bytes]) -> tuple[int, int]:
+        """The script, followed on the same connection by WAIT when replicas must confirm."""
+        wanted = self._settings.wait_replicas
+        if wanted == 0:
+            applied, duplicates = await self._script(keys=keys, args=args)
+            return int(applied), int(duplicates)
+        async with self._client.pipeline(transaction=False) as pipe:
+            await self._script(keys=keys, args=args, client=pipe)
+            pipe.wait(wanted, self._settings.wait_timeout_ms)
+            (applied, duplicates), confirmed = await pipe.execute()
+        if int(confirmed) < wanted:
+            raise StoreUnavailableError(
+                f"valkey: {confirmed} of {wanted} replicas confirmed the apply within "
+                f"{self._settings.wait_timeout_ms} ms",
+                "replicas",
+            )
+        return int(applied), int(duplicates)
 
     async def apply_until_done(
         self,
@@ -200,8 +280,10 @@ class Store:
             return False
 
     async def close(self) -> None:
-        """Closes the connection pool."""
+        """Closes the connection pools."""
         await self._client.aclose()
+        for sentinel in self._sentinels:
+            await sentinel.aclose()
 
 
 _ISO_SECONDS: dict[int, str] = {}
