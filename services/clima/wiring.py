@@ -75,6 +75,7 @@ CONSUMER_PROBE_PORT = 9102  # HTTP: /healthz, /readyz, /metrics
 VIEW_PORT = 8090  # HTTP: the local page of the dashboard's panels
 KAFKA_PORT = 9092
 RABBITMQ_PORT = 5672
+VALKEY_SENTINEL_PORT = 26379
 VALKEY_PORT = 6379
 
 # --- what both ends of a broker assume ----------------------------------------------------

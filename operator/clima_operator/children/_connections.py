@@ -11,7 +11,7 @@ from typing import Any
 
 from clima import wiring
 from clima.wiring import KAFKA_PORT, RABBITMQ_PORT, VALKEY_PORT
-from clima_operator.children import credentials
+from clima_operator.children import credentials, valkey
 from clima_operator.children._meta import Context
 from clima_operator.children._pods import env, env_from_secret
 
@@ -75,10 +75,23 @@ def valkey_password(ctx: Context) -> dict[str, Any]:
     return _password(ctx, VALKEY_PASSWORD_ENV, ref, credentials.VALKEY_PASSWORD)
 
 
+def valkey_replicated(ctx: Context) -> bool:
+    """Whether Valkey is the operator's, with replicas and Sentinels."""
+    return ctx.spec.valkey.type == "managed" and ctx.spec.valkey.managed.replicas > 1
+
+
 def valkey_env(ctx: Context) -> list[dict[str, Any]]:
-    """``VALKEY_PASSWORD`` and the ``VALKEY_SERVICE_URL`` built from it."""
+    """``VALKEY_PASSWORD`` and the ``VALKEY_SERVICE_URL`` built from it; for a replicated
+    Valkey also its Sentinels, and one replica to confirm every apply."""
     host, number = valkey_address(ctx)
-    return [
+    variables = [
         valkey_password(ctx),
         env(wiring.VALKEY_URL_ENV.name, f"redis://:$({VALKEY_PASSWORD_ENV})@{host}:{number}/0"),
     ]
+    if valkey_replicated(ctx):
+        variables += [
+            env(wiring.VALKEY_SENTINELS_ENV.name, valkey.sentinels(ctx)),
+            env(wiring.VALKEY_PRIMARY_ENV.name, valkey.PRIMARY_NAME),
+            env(wiring.VALKEY_WAIT_REPLICAS_ENV.name, "1"),
+        ]
+    return variables

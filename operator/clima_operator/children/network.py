@@ -87,11 +87,26 @@ def admissions(ctx: Context) -> dict[str, list[Admission]]:
     if spec.uses_kafka and spec.kafka.type == "managed":
         sources = (writer.COMPONENT, consumers.KAFKA_COMPONENT)
         wanted[kafka.COMPONENT] = [Admission(KAFKA_PORT, sources)]
+        if spec.kafka.managed.replicas > 1:  # replication and the controller quorum
+            peers = (kafka.COMPONENT,)
+            wanted[kafka.COMPONENT] += [Admission(KAFKA_PORT, peers),
+                                        Admission(kafka.CONTROLLER_PORT, peers)]  # fmt: skip
     if spec.uses_rabbit and spec.rabbitmq.type == "managed":
         sources = (writer.COMPONENT, consumers.RABBIT_COMPONENT)
         wanted[rabbitmq.COMPONENT] = [Admission(RABBITMQ_PORT, sources)]
+        if spec.rabbitmq.managed.replicas > 1:  # Erlang distribution between the nodes
+            peers = (rabbitmq.COMPONENT,)
+            wanted[rabbitmq.COMPONENT] += [Admission(number, peers)
+                                           for number in rabbitmq.CLUSTER_PORTS]  # fmt: skip
     if spec.valkey.type == "managed":
-        wanted[valkey.COMPONENT] = [Admission(VALKEY_PORT, _valkey_readers(ctx))]
+        readers = _valkey_readers(ctx)
+        wanted[valkey.COMPONENT] = [Admission(VALKEY_PORT, readers)]
+        if spec.valkey.managed.replicas > 1:  # replication, Sentinels, and who asks them
+            peers = (valkey.COMPONENT,)
+            wanted[valkey.COMPONENT] += [
+                Admission(VALKEY_PORT, peers),
+                Admission(valkey.SENTINEL_PORT, (*readers, valkey.COMPONENT)),
+            ]
     if spec.grafana.enabled:
         wanted[grafana.COMPONENT] = [Admission(grafana.HTTP_PORT, ANYONE)]
     return wanted

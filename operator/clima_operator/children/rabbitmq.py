@@ -48,6 +48,8 @@ COMMAND = ["rabbitmq-server"]
 POD_NAME_ENV = "CLIMA_POD_NAME"
 COOKIE_ENV = "CLIMA_ERLANG_COOKIE"
 COOKIE_FILE = f"{DATA_DIR}/.erlang.cookie"
+#: epmd, and the inter-node (distribution) port RabbitMQ derives from the AMQP port + 20000
+CLUSTER_PORTS = (4369, RABBITMQ_PORT + 20000)
 
 
 def node_name(ctx: Context, pod: str) -> str:

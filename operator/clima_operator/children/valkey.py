@@ -1,9 +1,17 @@
-"""The managed Valkey: one append-only node in a StatefulSet, password from the Secret.
+"""The managed Valkey: append-only nodes in a StatefulSet, password from the Secret.
 
 The password is in the rendered ``valkey.conf`` (Secret ``<pipeline>-valkey-config``), not
 on the command line, and the probe's ``valkey-cli`` reads it from ``REDISCLI_AUTH`` (the
 name valkey-cli 7.2 reads, and 8.x still reads after ``VALKEYCLI_AUTH``), not from argv.
 ``valkey-server`` and ``valkey-cli`` on PATH are all the image needs.
+
+With several nodes, one is the primary and the others replicate it, and every pod also
+runs a Sentinel (``valkey-server --sentinel``, its state on the pod's volume) that watches
+the primary and promotes a replica when it is lost. A node that starts asks the Sentinels
+which node is the primary and replicates it. The one it is told is itself starts as the
+primary only with its data on disk, or when no peer holds any: a node back on an empty
+disk waits, not listening, until the Sentinels have promoted a replica that has the data;
+serving its empty set as the primary would make the replicas drop theirs.
 """
 
 from __future__ import annotations
@@ -12,10 +20,17 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from clima.wiring import VALKEY_PORT
+from clima.wiring import VALKEY_PORT, VALKEY_SENTINEL_PORT
 from clima_operator.children import credentials
 from clima_operator.children._meta import Context, Manifest
-from clima_operator.children._pods import env_from_secret, exec_probe, tcp_probe
+from clima_operator.children._pods import (
+    TMP_MOUNT,
+    container_security,
+    env_from_secret,
+    exec_probe,
+    field_env,
+    tcp_probe,
+)
 from clima_operator.children._store import config_object, store_container, store_objects
 
 COMPONENT = "valkey"
@@ -25,6 +40,13 @@ CONFIG_DIR = "/etc/clima/valkey"
 CONFIG_FILE = "valkey.conf"
 COMMAND = ["valkey-server", f"{CONFIG_DIR}/{CONFIG_FILE}"]
 PING = "valkey-cli ping | grep -q PONG"
+SENTINEL_PORT = VALKEY_SENTINEL_PORT
+SENTINEL_FILE = "sentinel.conf"
+SENTINEL_DIR = f"{DATA_DIR}/sentinel"  # Sentinel rewrites its file: it must be writable
+PRIMARY_NAME = "clima"  # what the Sentinels monitor the primary as
+POD_NAME_ENV = "CLIMA_POD_NAME"
+DOWN_AFTER_MS = 5000
+FAILOVER_TIMEOUT_MS = 20000
 
 
 def _quoted(value: str) -> str:
@@ -61,11 +83,15 @@ def maxmemory_bytes(memory_limit: str | None) -> int | None:
     return None if limit is None else int(limit * MAXMEMORY_SHARE)
 
 
-def config_file(password: str, maxmemory: int | None = None, fsync: str = "everysec") -> str:
+def config_file(
+    password: str, maxmemory: int | None = None, fsync: str = "everysec", replicated: bool = False
+) -> str:
     """``valkey.conf``: every interface, the password, append-only files in /data fsynced as
-    asked, and a memory bound that refuses writes rather than evicting dedupe keys or counts."""
+    asked, and a memory bound that refuses writes rather than evicting dedupe keys or counts;
+    ``replicated``: the password a replica gives its primary."""
     bound = f"maxmemory {maxmemory}\n" if maxmemory else ""
-    return (
+    auth = f"masterauth {_quoted(password)}\n" if replicated else ""
+    return auth + (
         "# Rendered by the Clima operator.\n"
         "bind * -::*\n"
         f"port {VALKEY_PORT}\n"
@@ -78,6 +104,127 @@ def config_file(password: str, maxmemory: int | None = None, fsync: str = "every
     )
 
 
+def node_host(ctx: Context, pod: str) -> str:
+    """The stable DNS name of one Valkey pod (``pod`` may be a shell expansion)."""
+    name = ctx.owner.child(COMPONENT)
+    return f"{pod}.{name}.{ctx.owner.namespace}.svc"
+
+
+def hosts(ctx: Context) -> list[str]:
+    """Every node's DNS name, pod 0 first."""
+    name = ctx.owner.child(COMPONENT)
+    return [node_host(ctx, f"{name}-{i}") for i in range(ctx.spec.valkey.managed.replicas)]
+
+
+def sentinels(ctx: Context) -> str:
+    """``host:port,...`` of every Sentinel, for the clients."""
+    return ",".join(f"{host}:{SENTINEL_PORT}" for host in hosts(ctx))
+
+
+def sentinel_file(ctx: Context, password: str) -> str:
+    """The Sentinels' initial ``sentinel.conf``: pod 0 is the first primary; a majority of
+    the Sentinels must agree that it is down before one of them fails it over."""
+    quorum = ctx.spec.valkey.managed.replicas // 2 + 1
+    return (
+        "# Rendered by the Clima operator; each Sentinel keeps its own copy up to date.\n"
+        f"port {SENTINEL_PORT}\n"
+        "dir /tmp\n"
+        "sentinel resolve-hostnames yes\n"
+        "sentinel announce-hostnames yes\n"
+        f"requirepass {_quoted(password)}\n"
+        f"sentinel monitor {PRIMARY_NAME} {hosts(ctx)[0]} {VALKEY_PORT} {quorum}\n"
+        f"sentinel auth-pass {PRIMARY_NAME} {_quoted(password)}\n"
+        f"sentinel down-after-milliseconds {PRIMARY_NAME} {DOWN_AFTER_MS}\n"
+        f"sentinel failover-timeout {PRIMARY_NAME} {FAILOVER_TIMEOUT_MS}\n"
+        f"sentinel parallel-syncs {PRIMARY_NAME} 1\n"
+    )
+
+
+def _me(ctx: Context) -> str:
+    return node_host(ctx, f"${POD_NAME_ENV}")
+
+
+def server_script(ctx: Context) -> str:
+    """Start as the replica of the primary the Sentinels name (by majority of those that
+    answer); as the primary when they name this node and it has data, or no peer has any;
+    as pod 0's replica while no Sentinel answers; otherwise wait for a failover."""
+    me, first = _me(ctx), hosts(ctx)[0]
+    cli = "valkey-cli --no-auth-warning -t 1"
+    peers = " ".join(hosts(ctx))
+    return (
+        "set -e\n"
+        f'me="{me}"\n'
+        f'ordinal="${{{POD_NAME_ENV}##*-}}"\n'
+        "primary() {\n"
+        f"  for host in {peers}; do\n"
+        f"    {cli} -h $host -p {SENTINEL_PORT} SENTINEL get-master-addr-by-name"
+        f" {PRIMARY_NAME} 2>/dev/null | head -n 1 || true\n"
+        "  done | grep . | sort | uniq -c | sort -rn | head -n 1 | awk '{print $2}'\n"
+        "}\n"
+        "peer_has_data() {\n"
+        f"  for host in {peers}; do\n"
+        '    [ "$host" = "$me" ] && continue\n'
+        f"    keys=$({cli} -h $host -p {VALKEY_PORT} DBSIZE 2>/dev/null || true)\n"
+        '    [ "${keys:-0}" -gt 0 ] 2>/dev/null && return 0\n'
+        "  done\n"
+        "  return 1\n"
+        "}\n"
+        f"serve() {{ exec valkey-server {CONFIG_DIR}/{CONFIG_FILE}"
+        ' --replica-announce-ip "$me" "$@"; }\n'
+        "while :; do\n"
+        "  p=$(primary)\n"
+        '  if [ -n "$p" ] && [ "$p" != "$me" ]; then serve --replicaof "$p" '
+        f"{VALKEY_PORT}; fi\n"
+        f'  if [ -z "$p" ] && [ "$ordinal" != 0 ]; then serve --replicaof {first} '
+        f"{VALKEY_PORT}; fi\n"
+        f"  if [ -d {DATA_DIR}/appendonlydir ] || ! peer_has_data; then serve; fi\n"
+        '  echo "no data on this disk while a peer has some: waiting for the Sentinels to'
+        ' promote a replica"\n'
+        "  sleep 2\n"
+        "done\n"
+    )
+
+
+def sentinel_script(ctx: Context) -> str:
+    """Copy the initial configuration to the volume once (with this pod's own name), then
+    run the Sentinel on that copy, which it keeps current."""
+    own = f"{SENTINEL_DIR}/{SENTINEL_FILE}"
+    return (
+        "set -e\n"
+        f"mkdir -p {SENTINEL_DIR}\n"
+        f"if [ ! -f {own} ]; then\n"
+        f"  cp {CONFIG_DIR}/{SENTINEL_FILE} {own}.new\n"
+        f'  echo "sentinel announce-ip {_me(ctx)}" >> {own}.new\n'
+        f"  mv {own}.new {own}\n"
+        "fi\n"
+        f"exec valkey-server {own} --sentinel\n"
+    )
+
+
+def sentinel_container(ctx: Context, variables: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``sentinel`` container beside each node."""
+    managed = ctx.spec.valkey.managed
+    return {
+        "name": "sentinel",
+        "image": managed.image,
+        "imagePullPolicy": ctx.spec.image_pull_policy,
+        "command": ["sh", "-c", sentinel_script(ctx)],
+        "env": variables,
+        "ports": [{"name": "sentinel", "containerPort": SENTINEL_PORT, "protocol": "TCP"}],
+        "readinessProbe": tcp_probe("sentinel", period=5),
+        "resources": {
+            "requests": {"cpu": "10m", "memory": "16Mi"},
+            "limits": {"memory": "64Mi"},
+        },
+        "securityContext": container_security(),
+        "volumeMounts": [
+            {"name": "data", "mountPath": DATA_DIR},
+            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+            TMP_MOUNT,
+        ],
+    }
+
+
 def _memory_limit(ctx: Context) -> str | None:
     limits = ctx.spec.valkey.managed.resources.limits
     return limits.memory if limits is not None else None
@@ -86,7 +233,7 @@ def _memory_limit(ctx: Context) -> str | None:
 PORTS = [("valkey", VALKEY_PORT)]
 
 
-def container(ctx: Context, variables: list[dict[str, Any]]) -> dict[str, Any]:
+def container(ctx: Context, variables: list[dict[str, Any]], command: list[str]) -> dict[str, Any]:
     """The Valkey container."""
     return store_container(
         ctx,
@@ -96,7 +243,7 @@ def container(ctx: Context, variables: list[dict[str, Any]]) -> dict[str, Any]:
         ports=PORTS,
         probes=(exec_probe(["sh", "-c", PING], period=5), tcp_probe("valkey", delay=30)),
         data_dir=DATA_DIR,
-        command=COMMAND,
+        command=command,
         config_dir=CONFIG_DIR,
     )
 
@@ -108,16 +255,28 @@ def build(ctx: Context) -> list[Manifest]:
         return []
     secret = credentials.secret_name(ctx.owner)
     variables = [env_from_secret("REDISCLI_AUTH", secret, credentials.VALKEY_PASSWORD)]
-    main = container(ctx, variables)
+    replicas = ctx.spec.valkey.managed.replicas
+    command, sidecars, ports = COMMAND, [], PORTS
+    if replicas > 1:
+        variables.append(field_env(POD_NAME_ENV, "metadata.name"))
+        command = ["sh", "-c", server_script(ctx)]
+        sidecars = [sentinel_container(ctx, variables)]
+        ports = [*PORTS, ("sentinel", SENTINEL_PORT)]
+    main = container(ctx, variables, command)
     password = ctx.credentials.get(credentials.VALKEY_PASSWORD)
     maxmemory = maxmemory_bytes(_memory_limit(ctx))
     fsync = ctx.spec.valkey.managed.append_fsync
-    rendered = (
-        {CONFIG_FILE: config_file(password, maxmemory, fsync)} if password is not None else {}
-    )
+    rendered: dict[str, str] = {}
+    if password is not None:
+        rendered[CONFIG_FILE] = config_file(password, maxmemory, fsync, replicas > 1)
+        if replicas > 1:
+            rendered[SENTINEL_FILE] = sentinel_file(ctx, password)
     config = config_object(ctx, COMPONENT, "Secret", rendered) if rendered else None
-    inputs = {"env": variables, "command": COMMAND, "config": rendered}
+    inputs = {"env": variables, "command": command, "config": rendered}
+    if sidecars:
+        inputs["sentinel"] = sidecars[0]["command"]
     return store_objects(
         ctx, COMPONENT, ctx.spec.valkey.managed, main,
-        inputs=inputs, uid=UID, ports=PORTS, config=config, config_kind="Secret",
+        inputs=inputs, uid=UID, ports=ports, config=config, config_kind="Secret",
+        replicas=replicas, sidecars=sidecars,
     )  # fmt: skip

@@ -102,9 +102,21 @@ class ManagedRabbitmq(SpecModel):
 
 
 class ManagedValkey(SpecModel):
-    """A single-node Valkey StatefulSet created by the operator."""
+    """A Valkey StatefulSet created by the operator: one node, or a primary with replicas
+    and a Sentinel beside each."""
 
     image: Image = Field(VALKEY_IMAGE, description=_MANAGED_IMAGE)
+    replicas: int = Field(
+        1,
+        ge=1,
+        le=9,
+        description="Valkey nodes, each on its own volume. With 2 or more, one is the primary "
+        "and the others replicate it; a Sentinel in every pod promotes a replica when the "
+        "primary is lost, and the consumers find the primary through the Sentinels. An "
+        "apply counts as done (offset committed, message acknowledged) only once a replica "
+        "confirms it, so with 3 a lost pod, disk or node loses no applied report. With 1, "
+        "one disk holds every count.",
+    )
     resources: Resources = Field(
         default_resources("50m", "64Mi", "256Mi"), description=RESOURCES_HELP
     )
