@@ -2,7 +2,8 @@
 its disk, while a client sends reports with its own ids and resends whatever did not get a
 202. Every accepted id is applied exactly once, and the store is whole again afterwards.
 
-The sample pipeline `make kube-up` applies runs Kafka and RabbitMQ with three nodes each.
+The sample pipeline `make kube-up` applies runs Kafka, RabbitMQ and Valkey with three nodes
+each.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from node_support import PIPELINE, Cluster, eventually, record
 pytestmark = [pytest.mark.node, pytest.mark.timeout(900)]
 KAFKA = f"{PIPELINE}-kafka"
 RABBITMQ = f"{PIPELINE}-rabbitmq"
+VALKEY = f"{PIPELINE}-valkey"
 REPORTS = 8000  # batches of 50, 0.4 s apart: about two minutes, longer with resends
 KAFKA_CLASSPATH = "/opt/kafka/libs/*"
 
@@ -203,4 +205,96 @@ def test_rabbitmq_node_killed_and_disk_lost_under_traffic_lose_nothing(
         f"{back_after_kill:.0f}s; {lost_disk} deleted with its claim: ready on a new disk in "
         f"{back_after_disk:.0f}s, both queues 3/3 members online {members_after:.0f}s after "
         f"the traffic ended; {sent}; applied {REPORTS} of {REPORTS} ids once",
+    )
+
+
+def _valkey_roles(cluster: Cluster) -> dict[str, dict[str, str]]:
+    """Every Valkey pod's replication section (role, its primary, link state, offset)."""
+    roles = {}
+    for ordinal in range(3):
+        pod = f"{VALKEY}-{ordinal}"
+        done = cluster.kubectl("exec", pod, "-c", "valkey", "--", "valkey-cli", "INFO",
+                               "replication", check=False)  # fmt: skip
+        fields = dict(
+            line.strip().split(":", 1) for line in done.stdout.splitlines() if ":" in line
+        )
+        roles[pod] = fields
+    return roles
+
+
+def _valkey_primary(cluster: Cluster) -> str:
+    primaries = [
+        pod for pod, info in _valkey_roles(cluster).items() if info.get("role") == "master"
+    ]
+    assert len(primaries) == 1, primaries
+    return primaries[0]
+
+
+def _valkey_whole(cluster: Cluster) -> bool:
+    """One primary, two replicas linked to it."""
+    roles = _valkey_roles(cluster)
+    primaries = [pod for pod, info in roles.items() if info.get("role") == "master"]
+    linked = [
+        pod
+        for pod, info in roles.items()
+        if info.get("role") == "slave" and info.get("master_link_status") == "up"
+    ]
+    return (
+        len(primaries) == 1
+        and len(linked) == 2
+        and roles[primaries[0]].get("connected_slaves") == "2"
+    )
+
+
+def test_valkey_primary_killed_then_lost_with_its_disk_under_traffic_lose_nothing(
+    cluster: Cluster,
+) -> None:
+    """Valkey with a primary and two replicas: the primary is SIGKILLed, then the primary of
+    that moment is deleted together with its claim. Every apply waited for a replica, so the
+    promoted replica has it; the node back on an empty disk becomes a replica instead of
+    serving its empty set; every accepted id is applied once."""
+    assert cluster.json("get", "statefulset", VALKEY)["spec"]["replicas"] == 3
+    assert _valkey_whole(cluster), _valkey_roles(cluster)
+    first = _valkey_primary(cluster)
+    traffic = cluster.traffic_in_background(reports=REPORTS, timeout=600, pace=0.4)
+    try:
+        time.sleep(8)
+        killed = time.monotonic()
+        _sigkill(cluster, first, "valkey")
+        eventually(
+            lambda: _statefulset_ready(cluster, VALKEY, 3) and _valkey_whole(cluster),
+            timeout=300,
+            interval=2,
+        )
+        back_after_kill = time.monotonic() - killed
+        second = _valkey_primary(cluster)
+        claim = f"data-{second}"
+        uid = cluster.json("get", "pvc", claim)["metadata"]["uid"]
+        deleted = time.monotonic()
+        cluster.kubectl("delete", "pvc", claim, "--wait=false")
+        cluster.kubectl("delete", "pod", second, "--wait=false")
+        eventually(
+            lambda: (
+                _new_claim(cluster, claim, uid)
+                and _statefulset_ready(cluster, VALKEY, 3)
+                and _valkey_whole(cluster)
+            ),
+            timeout=300,
+            interval=2,
+        )
+        back_after_disk = time.monotonic() - deleted
+        third = _valkey_primary(cluster)
+        out, _ = traffic.communicate(timeout=900)
+    finally:
+        traffic.kill()
+    assert traffic.returncode == 0, out
+    assert f"applied by this run: {REPORTS} of {REPORTS} ids" in out, out
+    assert third != second, "the node on the empty disk must not have become the primary"
+    sent = next(line for line in out.splitlines() if line.startswith("sent "))
+    record(
+        "valkey-replicated",
+        f"valkey primary + 2 replicas: SIGKILL of the primary {first}: whole again in "
+        f"{back_after_kill:.0f}s (primary then {second}); {second} deleted with its claim: "
+        f"whole again in {back_after_disk:.0f}s with {third} promoted and {second} its "
+        f"replica; {sent}; applied {REPORTS} of {REPORTS} ids once",
     )

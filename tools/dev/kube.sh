@@ -63,8 +63,14 @@ up() {
   helm upgrade --install clima "oci://$registry/charts/clima" --version "$version" --plain-http \
     -n "$namespace" --set image.registry="$registry" \
     --set image.tag="$(cat "$CLIMA_STATE/node/clima-image-tag")" --wait --timeout 5m
-  step "ClimaPipeline from samples/pipeline.yaml (spec.grafana.enabled=false here)"
-  .venv/bin/python tools/node/sample.py --grafana=false | kubectl -n "$namespace" apply -f -
+  step "ClimaPipeline from samples/pipeline.yaml (spec.grafana.enabled=false; smaller CPU requests)"
+  # Three nodes of every store: their CPU requests, sized for GKE nodes, would not all fit on
+  # this machine's 2 cores beside the api's, so each asks for less here (limits unchanged).
+  .venv/bin/python tools/node/sample.py --grafana=false \
+    --set 'spec.kafka.managed.resources={"requests": {"cpu": "100m", "memory": "768Mi"}, "limits": {"memory": "1Gi"}}' \
+    --set 'spec.rabbitmq.managed.resources={"requests": {"cpu": "50m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}' \
+    --set 'spec.valkey.managed.resources={"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}' \
+    | kubectl -n "$namespace" apply -f -
   if ! kubectl -n "$namespace" wait --for=condition=Ready "climapipeline/$pipeline" --timeout=600s; then
     kubectl -n "$namespace" describe climapipeline "$pipeline" | tail -30
     kubectl -n "$namespace" get pods -o wide

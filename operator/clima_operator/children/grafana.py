@@ -14,11 +14,12 @@ from typing import Any
 import yaml
 
 from clima_operator import images
-from clima_operator.children import credentials
+from clima_operator.children import credentials, valkey
 from clima_operator.children._connections import (
     VALKEY_PASSWORD_ENV,
     valkey_address,
     valkey_password,
+    valkey_replicated,
 )
 from clima_operator.children._meta import Context, Manifest, metadata
 from clima_operator.children._pods import (
@@ -47,6 +48,7 @@ DASHBOARDS_PATH = "/etc/clima/dashboards"
 def datasources(ctx: Context) -> dict[str, str]:
     """The data-source provisioning file; the password is expanded from the environment."""
     host, number = valkey_address(ctx)
+    password = f"$__env{{{VALKEY_PASSWORD_ENV}}}"
     source = {
         "name": "Valkey",
         "uid": DATASOURCE_UID,
@@ -56,8 +58,12 @@ def datasources(ctx: Context) -> dict[str, str]:
         "isDefault": True,
         "editable": False,
         "jsonData": {"client": "standalone"},
-        "secureJsonData": {"password": f"$__env{{{VALKEY_PASSWORD_ENV}}}"},
+        "secureJsonData": {"password": password},
     }
+    if valkey_replicated(ctx):  # the primary, wherever the Sentinels say it is now
+        source["url"] = valkey.sentinels(ctx)
+        source["jsonData"] = {"client": "sentinel", "sentinelName": valkey.PRIMARY_NAME}
+        source["secureJsonData"] = {"password": password, "sentinelPassword": password}
     document = {"apiVersion": 1, "datasources": [source]}
     return {"clima-valkey.yaml": yaml.safe_dump(document, sort_keys=False)}
 
