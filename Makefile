@@ -59,8 +59,8 @@ images: ## build the Clima image for PLATFORM=linux/amd64 (or linux/arm64); dock
 push: ## push the image: make push IMAGE_REGISTRY=host[:port]
 	@REGISTRY=$(IMAGE_REGISTRY) bash tools/dev/images.sh push
 
-kube-up: venv ## the platform on a real node: images, chart, helm install, the sample pipeline, traffic
-	@bash tools/dev/kube.sh up
+kube-up: venv ## the platform on a real node (NODES=2: two): images, chart, helm install, the sample pipeline, traffic
+	@NODES=$(or $(NODES),1) bash tools/dev/kube.sh up
 
 kube-down: ## stop the real node, the control plane and the registry started by kube-up
 	@bash tools/dev/kube.sh down

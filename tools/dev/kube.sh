@@ -4,6 +4,7 @@
 # samples/pipeline.yaml (Grafana off: no Grafana image can be built here), wait for Ready,
 # send reports through the api Service and the proxy's /tweet, and print what Valkey counted.
 #   kube.sh up | down [--keep-cluster] | env
+# NODES=2 kube.sh up adds a second real node (tools/node/node2.sh) before the pipeline.
 # (--keep-cluster: stop the pipeline, the operator and the node, leave the control plane and
 # the registry to whoever else uses them, as the test suites do)
 # A second `up` reuses everything built and running. Progress lines carry elapsed seconds.
@@ -52,6 +53,11 @@ up() {
   step "the real node"
   cordon_kwok on
   bash tools/node/node.sh up
+  case "${NODES:-1}" in
+    1) ;;
+    2) step "the second real node"; bash tools/node/node2.sh up ;;
+    *) echo "NODES=${NODES} is not supported: 1 or 2" >&2; exit 2 ;;
+  esac
   step "helm install the operator from oci://$registry/charts/clima"
   adopt_crd
   if [ "$(kubectl get namespace "$namespace" -o jsonpath='{.status.phase}' 2>/dev/null)" = Terminating ]; then
@@ -102,6 +108,8 @@ down() {
       kubectl delete -f "$CLIMA_STATE/node/addons.yaml" --ignore-not-found --wait=false >/dev/null 2>&1 || true
     fi
   fi
+  # first: node one's down removes every shim
+  bash tools/node/node2.sh down >/dev/null || echo "kube.sh: node two did not stop cleanly" >&2
   bash tools/node/node.sh down
   if [ "${1:-}" = --keep-cluster ]; then
     echo "kube-down (node only) took $((SECONDS - t0))s; the control plane and registry stay up"

@@ -74,6 +74,20 @@ def valkey_stats(namespace: str, pipeline: str) -> dict[str, int]:
     return {out[i]: int(out[i + 1]) for i in range(0, len(out) - 1, 2)}
 
 
+class Accepts:
+    """The longest stretch without any 202, while reports were being sent."""
+
+    last: float | None = None
+    longest = 0.0
+
+    @classmethod
+    def accepted(cls) -> None:
+        now = time.monotonic()
+        if cls.last is not None:
+            cls.longest = max(cls.longest, now - cls.last)
+        cls.last = now
+
+
 def send(
     client: httpx.Client,
     url: str,
@@ -92,6 +106,7 @@ def send(
         except httpx.HTTPError:
             answer = None
         if answer is not None and answer.status_code == 202:
+            Accepts.accepted()
             return resends
         if answer is not None and answer.status_code not in (502, 503, 504):
             raise RuntimeError(f"{url} answered {answer.status_code}: {answer.text[:300]}")
@@ -144,7 +159,8 @@ def main() -> None:
     sent = time.monotonic() - started
     print(
         f"sent {args.reports} reports to {api} ({len(singles)} single, the rest in batches "
-        f"of {BATCH}) and {args.tweets} to {proxy}/tweet in {sent:.1f}s; {resends} resends"
+        f"of {BATCH}) and {args.tweets} to {proxy}/tweet in {sent:.1f}s; {resends} resends; "
+        f"longest time without a 202: {Accepts.longest:.1f}s"
     )
     want = before + len(ids)
     while True:
