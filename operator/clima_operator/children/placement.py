@@ -5,6 +5,11 @@ pod settings (``spec.pod`` merged with ``spec.<component>.pod``: nodeSelector, t
 affinity, priorityClassName, extra labels and annotations) and a soft topology spread over
 nodes and zones. Every component that runs more than one pod gets a PodDisruptionBudget
 allowing one pod at a time to be evicted, so a node drain never takes a component away.
+
+A Deployment's pods leave a node that stopped answering after NODE_LOST_S, not Kubernetes'
+default 300 s: they hold no data, so a replacement elsewhere is what restores the service. A
+StatefulSet's pods keep the default: Kubernetes does not replace them until the node is
+deleted (or back) anyway, since it cannot tell they stopped.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from clima_operator.children._meta import (
 from clima_operator.spec import PipelineSpec, PodSettings
 
 SPREAD_KEYS = ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+NODE_LOST_S = 30
+#: the taints a node gets when it is NotReady or stops reporting (NoExecute evicts)
+NODE_FAILURE_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 
 
 def pod_settings(spec: PipelineSpec, component: str) -> PodSettings:
@@ -87,6 +95,20 @@ def _template(manifest: Manifest) -> dict[str, Any] | None:
     return template
 
 
+def leave_lost_nodes(spec: dict[str, Any]) -> None:
+    """Tolerates a failed node's NoExecute taints for NODE_LOST_S only (in place), unless
+    the pod's own tolerations already say how long for that taint."""
+    own = {(t.get("key"), t.get("effect")) for t in spec.get("tolerations", [])}
+    added = [
+        {"key": key, "operator": "Exists", "effect": "NoExecute",
+         "tolerationSeconds": NODE_LOST_S}
+        for key in NODE_FAILURE_TAINTS
+        if (key, "NoExecute") not in own
+    ]  # fmt: skip
+    if added:
+        spec["tolerations"] = [*spec.get("tolerations", []), *added]
+
+
 def place(ctx: Context, manifests: list[Manifest]) -> list[Manifest]:
     """The manifests with every workload's pod template placed (in place; returned)."""
     for manifest in manifests:
@@ -95,6 +117,8 @@ def place(ctx: Context, manifests: list[Manifest]) -> list[Manifest]:
             component = template["metadata"]["labels"].get(COMPONENT_LABEL, "")
             settings = pod_settings(ctx.spec, component)
             place_template(template, settings, selector_labels(ctx.owner, component))
+            if manifest["kind"] == "Deployment":
+                leave_lost_nodes(template["spec"])
     return manifests
 
 

@@ -14,6 +14,11 @@ from clima_operator.spec import parse_spec
 
 Build = Callable[..., Context]
 WORKLOADS = ("Deployment", "StatefulSet", "Job")
+LEAVE_LOST_NODES = [
+    {"key": f"node.kubernetes.io/{taint}", "operator": "Exists", "effect": "NoExecute",
+     "tolerationSeconds": 30}
+    for taint in ("not-ready", "unreachable")
+]  # fmt: skip
 
 
 def _workloads(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -63,12 +68,13 @@ def test_pipeline_pod_settings_reach_every_pod_and_components_override(make_ctx:
         assert pod["metadata"]["labels"]["app.kubernetes.io/instance"] == "demo", name
         assert pod["metadata"]["annotations"]["example.com/owner"] == "platform", name
         assert "clima.io/config-checksum" in pod["metadata"]["annotations"], name
+        own = [t for t in pod["spec"].get("tolerations", []) if t not in LEAVE_LOST_NODES]
         if name == "demo-writer":
             assert pod["spec"]["nodeSelector"] == {"pool": "writers", "disk": "ssd"}
-            assert "tolerations" not in pod["spec"]
+            assert own == []
         else:
             assert pod["spec"]["nodeSelector"] == {"pool": "clima", "disk": "ssd"}, name
-            assert pod["spec"]["tolerations"] == [taint], name
+            assert own == [taint], name
     assert _pod(workloads["demo-valkey"])["spec"]["affinity"] == {"nodeAffinity": {"x": 1}}
     assert "affinity" not in _pod(workloads["demo-api"])["spec"]
 
@@ -113,3 +119,22 @@ def test_a_drain_consumer_is_placed_like_the_rest(make_ctx: Build) -> None:
     consumer = kept["demo-rabbit-consumer"]
     assert _pod(consumer)["spec"]["nodeSelector"] == {"pool": "clima"}
     assert _pod(kept["demo-rabbitmq"])["spec"]["nodeSelector"] == {"pool": "clima"}
+
+
+def test_deployments_leave_a_lost_node_after_30_s_and_stores_keep_the_default(
+    make_ctx: Build,
+) -> None:
+    """Stateless pods are replaced 30 s after their node fails, not 300 s; StatefulSet pods
+    keep Kubernetes' default (they move only once the node is deleted anyway); a pod's own
+    toleration for the same taint wins."""
+    own = {"key": "node.kubernetes.io/unreachable", "operator": "Exists",
+           "effect": "NoExecute", "tolerationSeconds": 600}  # fmt: skip
+    workloads = _workloads(desired(make_ctx({"api": {"pod": {"tolerations": [own]}}})))
+    for name, workload in workloads.items():
+        tolerations = _pod(workload)["spec"].get("tolerations", [])
+        if workload["kind"] != "Deployment":
+            assert tolerations == [], name
+        elif name == "demo-api":
+            assert tolerations == [own, LEAVE_LOST_NODES[0]]
+        else:
+            assert tolerations == LEAVE_LOST_NODES, name
