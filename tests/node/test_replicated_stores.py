@@ -13,6 +13,8 @@ import os
 import re
 import signal
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -72,6 +74,69 @@ def _statefulset_ready(cluster: Cluster, name: str, replicas: int) -> bool:
     return int(status.get("readyReplicas", 0)) == replicas
 
 
+@dataclass
+class Ordeal:
+    """What one store went through under traffic: its pod SIGKILLed, then a pod deleted
+    with its claim; how long each took to be whole again, and what the client saw."""
+
+    victim: str
+    lost_disk: str
+    back_after_kill: float
+    back_after_disk: float
+    out: str
+
+    @property
+    def sent(self) -> str:
+        return next(line for line in self.out.splitlines() if line.startswith("sent "))
+
+
+def _kill_then_lose_a_disk(
+    cluster: Cluster,
+    store: str,
+    victim: str,
+    lost_disk: Callable[[], str],
+    whole: Callable[[], bool] = lambda: True,
+) -> Ordeal:
+    """Under traffic: SIGKILLs ``victim``'s main container and waits until the store is
+    whole with it restarted; then deletes the pod ``lost_disk()`` names together with its
+    claim and waits until the store is whole on a new disk. Every accepted id must have been
+    applied exactly once."""
+    name = f"{PIPELINE}-{store}"
+    traffic = cluster.traffic_in_background(reports=REPORTS, timeout=600, pace=0.4)
+    try:
+        time.sleep(8)
+        killed = time.monotonic()
+        _sigkill(cluster, victim, store)
+        eventually(
+            lambda: (
+                _statefulset_ready(cluster, name, 3) and _restarted(cluster, victim) and whole()
+            ),
+            timeout=300,
+            interval=1,
+        )
+        back_after_kill = time.monotonic() - killed
+        pod = lost_disk()
+        claim = f"data-{pod}"
+        uid = cluster.json("get", "pvc", claim)["metadata"]["uid"]
+        deleted = time.monotonic()
+        cluster.kubectl("delete", "pvc", claim, "--wait=false")
+        cluster.kubectl("delete", "pod", pod, "--wait=false")
+        eventually(
+            lambda: (
+                _new_claim(cluster, claim, uid) and _statefulset_ready(cluster, name, 3) and whole()
+            ),
+            timeout=300,
+            interval=1,
+        )
+        back_after_disk = time.monotonic() - deleted
+        out, _ = traffic.communicate(timeout=900)
+    finally:
+        traffic.kill()
+    assert traffic.returncode == 0, out
+    assert f"applied by this run: {REPORTS} of {REPORTS} ids" in out, out
+    return Ordeal(victim, pod, back_after_kill, back_after_disk, out)
+
+
 def test_kafka_node_killed_and_disk_lost_under_traffic_lose_nothing(cluster: Cluster) -> None:
     """Kafka with three nodes: the leader of the reports' first partition is SIGKILLed, then
     another node is deleted together with its claim (its disk is gone). Reports keep being
@@ -83,41 +148,17 @@ def test_kafka_node_killed_and_disk_lost_under_traffic_lose_nothing(cluster: Clu
     assert all(len(p["replicas"]) == 3 for p in topics[PIPELINE]), topics
     leader = next(p["leader"] for p in topics[PIPELINE] if p["partition"] == 0)
     victim = f"{KAFKA}-{leader - 1}"  # node.id is the ordinal + 1
-    lost_disk = f"{KAFKA}-{leader % 3}"
-    traffic = cluster.traffic_in_background(reports=REPORTS, timeout=600, pace=0.4)
-    try:
-        time.sleep(8)
-        killed = time.monotonic()
-        _sigkill(cluster, victim, "kafka")
-        eventually(lambda: _statefulset_ready(cluster, KAFKA, 3) and _restarted(cluster, victim),
-                   timeout=240, interval=1)  # fmt: skip
-        back_after_kill = time.monotonic() - killed
-        claim = f"data-{lost_disk}"
-        uid = cluster.json("get", "pvc", claim)["metadata"]["uid"]
-        deleted = time.monotonic()
-        cluster.kubectl("delete", "pvc", claim, "--wait=false")
-        cluster.kubectl("delete", "pod", lost_disk, "--wait=false")
-        eventually(
-            lambda: _new_claim(cluster, claim, uid) and _statefulset_ready(cluster, KAFKA, 3),
-            timeout=300,
-            interval=1,
-        )
-        back_after_disk = time.monotonic() - deleted
-        out, _ = traffic.communicate(timeout=900)
-    finally:
-        traffic.kill()
-    assert traffic.returncode == 0, out
-    assert f"applied by this run: {REPORTS} of {REPORTS} ids" in out, out
+    ordeal = _kill_then_lose_a_disk(cluster, "kafka", victim, lambda: f"{KAFKA}-{leader % 3}")
     started = time.monotonic()
     eventually(lambda: _whole(cluster, 3), timeout=300, interval=5)
     in_sync_after = time.monotonic() - started
-    sent = next(line for line in out.splitlines() if line.startswith("sent "))
     record(
         "kafka-replicated",
         f"kafka 3 nodes: SIGKILL of {victim} (leader of partition 0): ready again in "
-        f"{back_after_kill:.0f}s; {lost_disk} deleted with its claim: ready on a new disk in "
-        f"{back_after_disk:.0f}s, every partition 3/3 in sync {in_sync_after:.0f}s after the "
-        f"traffic ended; {sent}; applied {REPORTS} of {REPORTS} ids once",
+        f"{ordeal.back_after_kill:.0f}s; {ordeal.lost_disk} deleted with its claim: ready on a "
+        f"new disk in {ordeal.back_after_disk:.0f}s, every partition 3/3 in sync "
+        f"{in_sync_after:.0f}s after the traffic ended; {ordeal.sent}; applied {REPORTS} of "
+        f"{REPORTS} ids once",
     )
 
 
@@ -167,44 +208,17 @@ def test_rabbitmq_node_killed_and_disk_lost_under_traffic_lose_nothing(
     leader_node = queues[PIPELINE]["leader"]  # rabbit@<pod>.<service>.<namespace>.svc
     victim = leader_node.removeprefix("rabbit@").split(".")[0]
     ordinal = int(victim.rsplit("-", 1)[1])
-    lost_disk = f"{RABBITMQ}-{(ordinal + 1) % 3}"
-    traffic = cluster.traffic_in_background(reports=REPORTS, timeout=600, pace=0.4)
-    try:
-        time.sleep(8)
-        killed = time.monotonic()
-        _sigkill(cluster, victim, "rabbitmq")
-        eventually(
-            lambda: _statefulset_ready(cluster, RABBITMQ, 3) and _restarted(cluster, victim),
-            timeout=300,
-            interval=1,
-        )
-        back_after_kill = time.monotonic() - killed
-        claim = f"data-{lost_disk}"
-        uid = cluster.json("get", "pvc", claim)["metadata"]["uid"]
-        deleted = time.monotonic()
-        cluster.kubectl("delete", "pvc", claim, "--wait=false")
-        cluster.kubectl("delete", "pod", lost_disk, "--wait=false")
-        eventually(
-            lambda: _new_claim(cluster, claim, uid) and _statefulset_ready(cluster, RABBITMQ, 3),
-            timeout=300,
-            interval=1,
-        )
-        back_after_disk = time.monotonic() - deleted
-        out, _ = traffic.communicate(timeout=900)
-    finally:
-        traffic.kill()
-    assert traffic.returncode == 0, out
-    assert f"applied by this run: {REPORTS} of {REPORTS} ids" in out, out
+    lost = f"{RABBITMQ}-{(ordinal + 1) % 3}"
+    ordeal = _kill_then_lose_a_disk(cluster, "rabbitmq", victim, lambda: lost)
     started = time.monotonic()
     eventually(lambda: _rabbit_whole(cluster, 3), timeout=180, interval=5)
     members_after = time.monotonic() - started
-    sent = next(line for line in out.splitlines() if line.startswith("sent "))
     record(
         "rabbitmq-replicated",
         f"rabbitmq 3 nodes: SIGKILL of {victim} (leader of the work queue): ready again in "
-        f"{back_after_kill:.0f}s; {lost_disk} deleted with its claim: ready on a new disk in "
-        f"{back_after_disk:.0f}s, both queues 3/3 members online {members_after:.0f}s after "
-        f"the traffic ended; {sent}; applied {REPORTS} of {REPORTS} ids once",
+        f"{ordeal.back_after_kill:.0f}s; {lost} deleted with its claim: ready on a new disk in "
+        f"{ordeal.back_after_disk:.0f}s, both queues 3/3 members online {members_after:.0f}s "
+        f"after the traffic ended; {ordeal.sent}; applied {REPORTS} of {REPORTS} ids once",
     )
 
 
@@ -256,45 +270,21 @@ def test_valkey_primary_killed_then_lost_with_its_disk_under_traffic_lose_nothin
     assert cluster.json("get", "statefulset", VALKEY)["spec"]["replicas"] == 3
     assert _valkey_whole(cluster), _valkey_roles(cluster)
     first = _valkey_primary(cluster)
-    traffic = cluster.traffic_in_background(reports=REPORTS, timeout=600, pace=0.4)
-    try:
-        time.sleep(8)
-        killed = time.monotonic()
-        _sigkill(cluster, first, "valkey")
-        eventually(
-            lambda: _statefulset_ready(cluster, VALKEY, 3) and _valkey_whole(cluster),
-            timeout=300,
-            interval=2,
-        )
-        back_after_kill = time.monotonic() - killed
-        second = _valkey_primary(cluster)
-        claim = f"data-{second}"
-        uid = cluster.json("get", "pvc", claim)["metadata"]["uid"]
-        deleted = time.monotonic()
-        cluster.kubectl("delete", "pvc", claim, "--wait=false")
-        cluster.kubectl("delete", "pod", second, "--wait=false")
-        eventually(
-            lambda: (
-                _new_claim(cluster, claim, uid)
-                and _statefulset_ready(cluster, VALKEY, 3)
-                and _valkey_whole(cluster)
-            ),
-            timeout=300,
-            interval=2,
-        )
-        back_after_disk = time.monotonic() - deleted
-        third = _valkey_primary(cluster)
-        out, _ = traffic.communicate(timeout=900)
-    finally:
-        traffic.kill()
-    assert traffic.returncode == 0, out
-    assert f"applied by this run: {REPORTS} of {REPORTS} ids" in out, out
+    primaries: list[str] = []
+
+    def current_primary() -> str:
+        primaries.append(_valkey_primary(cluster))
+        return primaries[-1]
+
+    ordeal = _kill_then_lose_a_disk(
+        cluster, "valkey", first, current_primary, whole=lambda: _valkey_whole(cluster)
+    )
+    second, third = primaries[0], _valkey_primary(cluster)
     assert third != second, "the node on the empty disk must not have become the primary"
-    sent = next(line for line in out.splitlines() if line.startswith("sent "))
     record(
         "valkey-replicated",
         f"valkey primary + 2 replicas: SIGKILL of the primary {first}: whole again in "
-        f"{back_after_kill:.0f}s (primary then {second}); {second} deleted with its claim: "
-        f"whole again in {back_after_disk:.0f}s with {third} promoted and {second} its "
-        f"replica; {sent}; applied {REPORTS} of {REPORTS} ids once",
+        f"{ordeal.back_after_kill:.0f}s (primary then {second}); {second} deleted with its "
+        f"claim: whole again in {ordeal.back_after_disk:.0f}s with {third} promoted and "
+        f"{second} its replica; {ordeal.sent}; applied {REPORTS} of {REPORTS} ids once",
     )
