@@ -13,6 +13,7 @@ import urllib.request
 from typing import Any
 
 import pytest
+import yaml
 from clima_e2e_support import (
     OUT,
     RECONCILE_INTERVAL,
@@ -52,10 +53,19 @@ def _ready_now(k: Kubectl) -> bool:
     return ready.get("status") == "True" and ready.get("observedGeneration") == generation
 
 
+def _claims_of_sample() -> int:
+    """The claims the sample's managed stores make: one per replica of each."""
+    spec = yaml.safe_load(SAMPLE.read_text(encoding="utf-8"))["spec"]
+    return sum(
+        int(spec.get(store, {}).get("managed", {}).get("replicas", 1))
+        for store in ("kafka", "rabbitmq", "valkey")
+    )
+
+
 def _apply_sample(k: Kubectl, volumes: StaticVolumes | None) -> float:
     """Apply the sample and wait for Ready; returns the seconds it took."""
     if volumes is not None:
-        volumes.ensure_free(3)
+        volumes.ensure_free(_claims_of_sample())
     started = time.monotonic()
     k.run("apply", "-f", str(SAMPLE))
     k.run("wait", "--for=condition=Ready", f"climapipeline/{NAME}", "--timeout=120s")
@@ -126,7 +136,7 @@ def test_children_carry_the_spec_values(sample: Kubectl) -> None:
     secret = children[("Secret", f"{NAME}-credentials")]["data"]
     passwords = {base64.b64decode(value).decode() for value in secret.values()}
     assert set(secret) == {"rabbitmq-password", "valkey-password", "grafana-admin-password",
-                           "checksum-key"}  # fmt: skip
+                           "checksum-key", "rabbitmq-erlang-cookie"}  # fmt: skip
     assert len(passwords) == len(secret)
     assert not passwords & {"admin", "guest", "clima", "password"}
 
