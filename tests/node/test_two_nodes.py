@@ -54,6 +54,13 @@ def _stores_ready(cluster: Cluster) -> bool:
     return True
 
 
+def _replaced(cluster: Cluster, pod: str, old_uid: str) -> bool:
+    """The pod of that name is a new one, bound to a node and ready."""
+    found = _store_pods(cluster).get(pod)
+    return bool(found and found["metadata"]["uid"] != old_uid and found["spec"].get("nodeName")
+                and _pod_ready(found))  # fmt: skip
+
+
 def _move_to_second(cluster: Cluster, pod: str) -> None:
     """Deletes the pod with its claim: it comes back where the scheduler prefers, which the
     soft spread over nodes and zones makes the empty second node."""
@@ -66,12 +73,15 @@ def second_node(cluster: Cluster) -> Iterator[list[str]]:
     """Node two up, with pod 2 of every store on it; afterwards node two is gone and every
     store is whole on node one again."""
     print(_node2(cluster, "up"))
+    wanted = [f"{PIPELINE}-{store}-2" for store in STORES]
     try:
-        for store in STORES:
-            _move_to_second(cluster, f"{PIPELINE}-{store}-2")
-            eventually(lambda: _stores_ready(cluster), timeout=300, interval=2)
+        for pod in wanted:
+            uid = cluster.json("get", "pod", pod)["metadata"]["uid"]
+            _move_to_second(cluster, pod)
+            eventually(lambda p=pod, u=uid: _replaced(cluster, p, u), timeout=300, interval=2)
+        eventually(lambda: _stores_ready(cluster), timeout=300, interval=2)
         moved = _on_second(cluster)
-        assert moved == [f"{PIPELINE}-{s}-2" for s in STORES], moved
+        assert moved == wanted, f"the scheduler placed them elsewhere: {moved}"
         eventually(lambda: _ready(cluster), timeout=300, interval=2)
         yield moved
     finally:
