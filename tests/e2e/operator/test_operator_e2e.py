@@ -152,8 +152,10 @@ def test_pods_become_ready(sample: Kubectl) -> None:
         per_component[component] = per_component.get(component, 0) + 1
     assert per_component["proxy"] == 2
     assert per_component["api"] >= 2  # the HPA's minimum
-    for component in ("writer", "kafka-consumer", "rabbit-consumer", "kafka", "rabbitmq"):
+    for component in ("writer", "kafka-consumer", "rabbit-consumer"):
         assert per_component[component] == 1
+    for store in ("kafka", "rabbitmq", "valkey"):  # the sample's replicas of each store
+        assert per_component[store] == 3, store
 
 
 def test_no_child_was_refused_a_pod(sample: Kubectl) -> None:
