@@ -76,6 +76,7 @@ VIEW_PORT = 8090  # HTTP: the local page of the dashboard's panels
 KAFKA_PORT = 9092
 RABBITMQ_PORT = 5672
 VALKEY_SENTINEL_PORT = 26379
+VALKEY_PRIMARY_NAME = "clima"  # the name a replicated Valkey's Sentinels know its primary by
 VALKEY_PORT = 6379
 
 # --- what both ends of a broker assume ----------------------------------------------------

@@ -27,6 +27,14 @@ from clima_operator.spec import ManagedKafka, ManagedRabbitmq, ManagedValkey
 
 Managed = ManagedKafka | ManagedRabbitmq | ManagedValkey
 NamedPorts = list[tuple[str, int]]
+#: a replicated store pod's own name (the downward API), from which it derives its identity
+POD_NAME_ENV = "CLIMA_POD_NAME"
+
+
+def pod_dns(ctx: Context, component: str, pod: str) -> str:
+    """The stable DNS name of a store's pod behind the headless Service of its name (``pod``
+    may be a shell or variable expansion)."""
+    return f"{pod}.{ctx.owner.child(component)}.{ctx.owner.namespace}.svc"
 
 
 def store_container(

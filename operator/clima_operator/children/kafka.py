@@ -22,7 +22,13 @@ from typing import Any
 from clima.wiring import KAFKA_PORT
 from clima_operator.children._meta import Context, Manifest
 from clima_operator.children._pods import env, field_env, tcp_probe
-from clima_operator.children._store import config_object, store_container, store_objects
+from clima_operator.children._store import (
+    POD_NAME_ENV,
+    config_object,
+    pod_dns,
+    store_container,
+    store_objects,
+)
 
 COMPONENT = "kafka"
 CONTROLLER_PORT = 9093
@@ -57,8 +63,7 @@ def copies(replicas: int) -> tuple[int, int]:
 
 def pod_host(ctx: Context, ordinal: int | str) -> str:
     """The stable DNS name of one Kafka pod (``ordinal`` may be a shell expansion)."""
-    name = ctx.owner.child(COMPONENT)
-    return f"{name}-{ordinal}.{name}.{ctx.owner.namespace}.svc"
+    return pod_dns(ctx, COMPONENT, f"{ctx.owner.child(COMPONENT)}-{ordinal}")
 
 
 def settings(ctx: Context) -> dict[str, str]:
@@ -146,7 +151,6 @@ def files(ctx: Context) -> dict[str, str]:
     return {PROPERTIES: server_properties(ctx), LOGGING: LOG4J2}
 
 
-POD_NAME_ENV = "CLIMA_POD_NAME"
 ZONE_ENV = "CLIMA_NODE_ZONE"
 #: Kubernetes 1.35+ copies the node's zone label onto the pod at scheduling; before, and on
 #: nodes without the label, the variable is empty and the broker has no rack.

@@ -36,7 +36,13 @@ from clima_operator.children._pods import (
     field_env,
     tcp_probe,
 )
-from clima_operator.children._store import config_object, store_container, store_objects
+from clima_operator.children._store import (
+    POD_NAME_ENV,
+    config_object,
+    pod_dns,
+    store_container,
+    store_objects,
+)
 
 COMPONENT = "rabbitmq"
 METRICS_PORT = 15692  # served only where the image enables the rabbitmq_prometheus plugin
@@ -45,7 +51,6 @@ DATA_DIR = "/var/lib/rabbitmq"
 CONFIG_DIR = "/etc/clima/rabbitmq"
 CONFIG_FILE = "rabbitmq.conf"
 COMMAND = ["rabbitmq-server"]
-POD_NAME_ENV = "CLIMA_POD_NAME"
 COOKIE_ENV = "CLIMA_ERLANG_COOKIE"
 COOKIE_FILE = f"{DATA_DIR}/.erlang.cookie"
 #: epmd, and the inter-node (distribution) port RabbitMQ derives from the AMQP port + 20000
@@ -54,8 +59,7 @@ CLUSTER_PORTS = (4369, RABBITMQ_PORT + 20000)
 
 def node_name(ctx: Context, pod: str) -> str:
     """The Erlang node name of one pod (``pod`` may be a variable reference)."""
-    name = ctx.owner.child(COMPONENT)
-    return f"rabbit@{pod}.{name}.{ctx.owner.namespace}.svc"
+    return f"rabbit@{pod_dns(ctx, COMPONENT, pod)}"
 
 
 def cluster_lines(ctx: Context, replicas: int) -> str:

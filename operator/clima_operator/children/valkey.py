@@ -20,6 +20,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from clima import wiring
 from clima.wiring import VALKEY_PORT, VALKEY_SENTINEL_PORT
 from clima_operator.children import credentials
 from clima_operator.children._meta import Context, Manifest
@@ -31,7 +32,13 @@ from clima_operator.children._pods import (
     field_env,
     tcp_probe,
 )
-from clima_operator.children._store import config_object, store_container, store_objects
+from clima_operator.children._store import (
+    POD_NAME_ENV,
+    config_object,
+    pod_dns,
+    store_container,
+    store_objects,
+)
 
 COMPONENT = "valkey"
 UID = 999  # "valkey" of the official image and of Clima's own Valkey image
@@ -43,8 +50,7 @@ PING = "valkey-cli ping | grep -q PONG"
 SENTINEL_PORT = VALKEY_SENTINEL_PORT
 SENTINEL_FILE = "sentinel.conf"
 SENTINEL_DIR = f"{DATA_DIR}/sentinel"  # Sentinel rewrites its file: it must be writable
-PRIMARY_NAME = "clima"  # what the Sentinels monitor the primary as
-POD_NAME_ENV = "CLIMA_POD_NAME"
+PRIMARY_NAME = wiring.VALKEY_PRIMARY_NAME  # what the Sentinels monitor the primary as
 DOWN_AFTER_MS = 5000
 FAILOVER_TIMEOUT_MS = 20000
 
@@ -104,16 +110,10 @@ def config_file(
     )
 
 
-def node_host(ctx: Context, pod: str) -> str:
-    """The stable DNS name of one Valkey pod (``pod`` may be a shell expansion)."""
-    name = ctx.owner.child(COMPONENT)
-    return f"{pod}.{name}.{ctx.owner.namespace}.svc"
-
-
 def hosts(ctx: Context) -> list[str]:
     """Every node's DNS name, pod 0 first."""
     name = ctx.owner.child(COMPONENT)
-    return [node_host(ctx, f"{name}-{i}") for i in range(ctx.spec.valkey.managed.replicas)]
+    return [pod_dns(ctx, COMPONENT, f"{name}-{i}") for i in range(ctx.spec.valkey.managed.replicas)]
 
 
 def sentinels(ctx: Context) -> str:
@@ -141,7 +141,7 @@ def sentinel_file(ctx: Context, password: str) -> str:
 
 
 def _me(ctx: Context) -> str:
-    return node_host(ctx, f"${POD_NAME_ENV}")
+    return pod_dns(ctx, COMPONENT, f"${POD_NAME_ENV}")
 
 
 def server_script(ctx: Context) -> str:

@@ -150,7 +150,7 @@ class ExternalRabbitmq(SpecModel):
     secret_ref: SecretKeyRef | None = Field(
         None, description="Secret key holding the password (URL-safe characters only)."
     )
-    queue_type: Literal["classic", "quorum"] = Field(
+    queue_type: wiring.RabbitQueueType = Field(
         "classic",
         description="Type the work queue and its dead-letter queue are declared with: quorum "
         "on a RabbitMQ cluster (replicated; a confirm means a majority holds the report), "
@@ -259,7 +259,7 @@ class RabbitmqSpec(SpecModel):
         return self
 
     @property
-    def queue_type(self) -> Literal["classic", "quorum"]:
+    def queue_type(self) -> wiring.RabbitQueueType:
         """The type of the work and dead-letter queues: quorum on a cluster."""
         if self.type == "external":
             return self.external.queue_type

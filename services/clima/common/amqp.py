@@ -26,6 +26,7 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from yarl import URL
 
 from clima.common.retry import Backoff
+from clima.wiring import RabbitQueueType
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +188,7 @@ def _describe(exc: BaseException) -> str:
 
 
 async def declare_queues(
-    channel: AbstractChannel, queue: str, queue_type: str = "classic"
+    channel: AbstractChannel, queue: str, queue_type: RabbitQueueType = "classic"
 ) -> AbstractQueue:
     """Declares the durable work queue and its dead-letter queue `<queue>.dead` (a crashed
     broker may have lost a queue), both of `queue_type`; returns the work queue. A quorum

@@ -81,7 +81,7 @@ class StoreSettings(BaseSettings):
         description="host:port,... of the Sentinels that name the primary; unset: valkey_url",
     )
     primary_name: str = Field(
-        default="clima",
+        default=wiring.VALKEY_PRIMARY_NAME,
         min_length=1,
         validation_alias=wiring.VALKEY_PRIMARY_ENV.alias(),
         description="the name the Sentinels monitor the primary by",
@@ -151,11 +151,12 @@ _TIMEOUTS = {"socket_timeout": 5, "socket_connect_timeout": 3}
 
 
 def parse_sentinels(text: str) -> list[tuple[str, int]]:
-    """``host:port,host:port`` as (host, port) pairs; a missing port is 26379."""
+    """``host:port,host:port`` as (host, port) pairs; a missing port is Sentinel's own."""
     found = []
     for item in (part.strip() for part in text.split(",")):
         if item:
-            host, _, number = item.rpartition(":") if ":" in item else (item, "", "26379")
+            host, _, number = item.rpartition(":") if ":" in item else (item, "", "")
+            number = number or str(wiring.VALKEY_SENTINEL_PORT)
             found.append((host, int(number)))
     if not found:
         raise ValueError(f"no Sentinel address in {text!r}")

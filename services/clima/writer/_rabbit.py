@@ -7,6 +7,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection
 from aio_pika.exceptions import DeliveryError
 
 from clima.common.amqp import ERRORS, AmqpLink, declare_queues, publish_persistent
+from clima.wiring import RabbitQueueType
 from clima.writer.errors import BrokerUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -16,7 +17,9 @@ CONTENT_TYPE = "application/x-protobuf; proto=clima.v1.ReportBatch"
 class RabbitPublisher:
     """Publishes persistent messages to a durable queue and waits for the broker's confirm."""
 
-    def __init__(self, url: str, queue: str, timeout_s: float, queue_type: str = "classic") -> None:
+    def __init__(
+        self, url: str, queue: str, timeout_s: float, queue_type: RabbitQueueType = "classic"
+    ) -> None:
         self._queue = queue
         self._queue_type = queue_type
         self._timeout_s = timeout_s
