@@ -93,3 +93,17 @@ wait_until() {
 port_free() {
   ! (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
 }
+
+# daemons_status <run-dir> <name...>: "running (pid N)" or "stopped" for each pidfile
+# <run-dir>/<name>.pid; fails when one is stopped.
+daemons_status() {
+  local run="$1" c rc=0; shift
+  for c in "$@"; do
+    if [ -f "$run/$c.pid" ] && [ -d "/proc/$(cat "$run/$c.pid")" ]; then
+      printf '%-12s running (pid %s)\n' "$c" "$(cat "$run/$c.pid")"
+    else
+      printf '%-12s stopped\n' "$c"; rc=1
+    fi
+  done
+  return "$rc"
+}

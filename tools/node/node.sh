@@ -224,17 +224,7 @@ down() {
   echo "node down"
 }
 
-status() {
-  local c rc=0
-  for c in containerd kubelet kube-proxy provisioner; do
-    if [ -f "$run/$c.pid" ] && [ -d "/proc/$(cat "$run/$c.pid")" ]; then
-      printf '%-12s running (pid %s)\n' "$c" "$(cat "$run/$c.pid")"
-    else
-      printf '%-12s stopped\n' "$c"; rc=1
-    fi
-  done
-  return "$rc"
-}
+status() { daemons_status "$run" containerd kubelet kube-proxy provisioner; }
 
 case "${1:-}" in
   install) install ;;

@@ -186,17 +186,7 @@ down() {
   echo "node2 down"
 }
 
-status() {
-  local c rc=0
-  for c in containerd kubelet provisioner; do
-    if [ -f "$run/$c.pid" ] && [ -d "/proc/$(cat "$run/$c.pid")" ]; then
-      printf '%-12s running (pid %s)\n' "$c" "$(cat "$run/$c.pid")"
-    else
-      printf '%-12s stopped\n' "$c"; rc=1
-    fi
-  done
-  return "$rc"
-}
+status() { daemons_status "$run" containerd kubelet provisioner; }
 
 case "${1:-}" in
   up) up ;;
