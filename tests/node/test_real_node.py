@@ -70,10 +70,12 @@ def test_pods_deleted_under_traffic_lose_nothing_and_count_nothing_twice(
 ) -> None:
     """The writer, a consumer and Valkey are deleted while reports flow; every report is
     resent with its id until accepted, and Valkey counts each exactly once."""
-    traffic = cluster.traffic_in_background(reports=1500, timeout=300)
+    # 158 requests 0.5 s apart: about 80 s of traffic, longer than the three deletions
+    traffic = cluster.traffic_in_background(reports=3000, timeout=400, pace=0.5)
     try:
         for component in ("writer", "kafka-consumer", "valkey"):
             time.sleep(4)
+            assert traffic.poll() is None, f"the traffic ended before {component} was deleted"
             cluster.kubectl(
                 "delete", "pod", "-l", f"app.kubernetes.io/component={component}", "--wait=false"
             )
@@ -84,7 +86,7 @@ def test_pods_deleted_under_traffic_lose_nothing_and_count_nothing_twice(
     finally:
         traffic.kill()
     assert traffic.returncode == 0, out
-    assert "applied by this run: 1500 of 1500 ids" in out, out
+    assert "applied by this run: 3000 of 3000 ids" in out, out
 
 
 def test_bad_image_and_crash_loop_degrade_then_recover(cluster: Cluster) -> None:

@@ -74,6 +74,19 @@ def valkey_stats(namespace: str, pipeline: str) -> dict[str, int]:
     return {out[i]: int(out[i + 1]) for i in range(0, len(out) - 1, 2)}
 
 
+def read_stats(namespace: str, pipeline: str, deadline: float) -> dict[str, int]:
+    """`valkey_stats`, tried again while the Valkey pod is being replaced (a test may have
+    deleted it: its container is briefly not there to exec into), until `deadline`."""
+    while True:
+        try:
+            return valkey_stats(namespace, pipeline)
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            if time.monotonic() > deadline:
+                raise
+            print(f"cannot read Valkey's counts yet, trying again: {exc}", flush=True)
+            time.sleep(2)
+
+
 class Accepts:
     """The longest stretch without any 202, while reports were being sent."""
 
@@ -128,8 +141,8 @@ def main() -> None:
     rng, run = random.Random(), uuid.uuid4().hex[:8]
     api = service_url(args.namespace, f"{args.pipeline}-api", "http")
     proxy = service_url(args.namespace, f"{args.pipeline}-proxy", "http")
-    before = valkey_stats(args.namespace, args.pipeline).get("applied", 0)
     deadline = time.monotonic() + args.timeout
+    before = read_stats(args.namespace, args.pipeline, deadline).get("applied", 0)
     started, resends = time.monotonic(), 0
     ids = [f"kube-{run}-{i}" for i in range(args.reports + args.tweets)]
     with httpx.Client(timeout=10) as client:
@@ -164,7 +177,7 @@ def main() -> None:
     )
     want = before + len(ids)
     while True:
-        stats = valkey_stats(args.namespace, args.pipeline)
+        stats = read_stats(args.namespace, args.pipeline, deadline)
         if stats.get("applied", 0) >= want or time.monotonic() > deadline:
             break
         time.sleep(1)
