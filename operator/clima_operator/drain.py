@@ -18,12 +18,22 @@ drained    the drain Job succeeded: the broker held nothing for a while nothing
 
 A Job that failed is replaced by a new one. A spec that uses the broker again simply takes
 it back: it is no longer leaving, so its consumer Deployment returns and the drain Job goes.
-Everything here is plain functions of the spec, the live children and the pods.
+
+A broker drains *as it was*, not as the spec now describes it: a mode change may come with a
+new ``type`` or address for the broker it leaves (managed to external, a managed Kafka
+disabled), and the reports wait in the old one. Every broker object (StatefulSet, consumer
+Deployment, drain Job) carries the broker's spec it was built from in the annotation
+``clima.io/broker-spec``; a leaving broker is rebuilt from that record. For the same reason a
+broker the mode still uses keeps the ``type`` it was built with: a new one is refused (see
+:func:`as_built`), since the writers would move to the new broker and the old one, holding
+reports, would be pruned. Everything here is plain functions of the spec, the live children
+and the pods.
 """
 
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -47,10 +57,16 @@ from clima_operator.children.network import build as network_policies
 from clima_operator.children.rabbitmq import COMPONENT as RABBIT_STORE
 from clima_operator.children.rabbitmq import build as rabbit_objects
 from clima_operator.children.writer import COMPONENT as WRITER
+from clima_operator.crd import GROUP
+from clima_operator.spec import KafkaSpec, RabbitmqSpec
 
 ChildKey = tuple[str, str]
+BrokerSpec = KafkaSpec | RabbitmqSpec
 #: set by the Job controller on the pods of a Job
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+#: on a broker's StatefulSet, consumer Deployment and drain Job: the broker's spec (JSON)
+#: they were built from
+BROKER_SPEC_ANNOTATION = f"{GROUP}/broker-spec"
 
 
 @dataclass(frozen=True)
@@ -63,15 +79,17 @@ class Broker:
     consumer: str  # the consumer's component
     modes: frozenset[str]
     condition: str
+    field: str  # its field in the spec
+    model: type[BrokerSpec]
 
 
 KAFKA = Broker(
     wiring.KAFKA, "Kafka", KAFKA_STORE, KAFKA_COMPONENT,
-    frozenset(wiring.modes_using(wiring.KAFKA)), "KafkaDraining",
+    frozenset(wiring.modes_using(wiring.KAFKA)), "KafkaDraining", "kafka", KafkaSpec,
 )  # fmt: skip
 RABBIT = Broker(
     wiring.RABBIT, "RabbitMQ", RABBIT_STORE, RABBIT_COMPONENT,
-    frozenset(wiring.modes_using(wiring.RABBIT)), "RabbitmqDraining",
+    frozenset(wiring.modes_using(wiring.RABBIT)), "RabbitmqDraining", "rabbitmq", RabbitmqSpec,
 )  # fmt: skip
 BROKERS = (KAFKA, RABBIT)
 
@@ -236,15 +254,81 @@ def plan(ctx: Context, live: Mapping[ChildKey, Manifest], pods: Sequence[Manifes
     return drains
 
 
-def widened(ctx: Context, brokers: Sequence[Broker]) -> Context:
-    """The context as if the mode still used ``brokers`` too (both brokers, then), so the
-    builders make the leaving broker's objects exactly as they were."""
+def recorded(ctx: Context, live: Mapping[ChildKey, Manifest], broker: Broker) -> BrokerSpec | None:
+    """The broker's spec its live objects were built from (their ``clima.io/broker-spec``);
+    None when none of them carries a readable one (objects of an older operator)."""
+    for key in _children(ctx, broker):
+        annotations = ((live.get(key) or {}).get("metadata") or {}).get("annotations") or {}
+        text = annotations.get(BROKER_SPEC_ANNOTATION)
+        if text is None:
+            continue
+        try:
+            return broker.model.model_validate(json.loads(text))
+        except ValueError:
+            continue
+    return None
+
+
+def record(ctx: Context, objects: list[Manifest]) -> list[Manifest]:
+    """Annotates each broker's StatefulSet, consumer Deployment and drain Job among
+    ``objects`` with the broker's spec in ``ctx`` (what they are built from), in place."""
+    for broker in BROKERS:
+        keys = set(_children(ctx, broker))
+        text = getattr(ctx.spec, broker.field).model_dump_json(by_alias=True)
+        for item in objects:
+            if (item["kind"], item["metadata"]["name"]) in keys:
+                item["metadata"].setdefault("annotations", {})[BROKER_SPEC_ANNOTATION] = text
+    return objects
+
+
+def as_built(
+    ctx: Context, live: Mapping[ChildKey, Manifest]
+) -> tuple[Context, dict[ChildKey, str]]:
+    """The context with every broker the mode uses whose ``type`` changed since its live
+    objects were built set back to what they were built from, and why, per refused change
+    (keyed by the broker's consumer Deployment, whose condition shows it).
+
+    A broker in use cannot change type in place: the writers would publish to the new one at
+    once and the old one, with the reports it holds, would be pruned before anything applied
+    them. The way is to leave it by a mode change (it drains as it was), then come back."""
+    update: dict[str, Any] = {}
+    refused: dict[ChildKey, str] = {}
+    for broker in BROKERS:
+        if ctx.spec.mode not in broker.modes:
+            continue
+        was, now = recorded(ctx, live, broker), getattr(ctx.spec, broker.field)
+        if was is None or was.type == now.type:
+            continue
+        update[broker.field] = was
+        path = f"spec.{broker.field}.type"
+        refused[("Deployment", ctx.owner.child(broker.consumer))] = (
+            f"{path} changed from {was.type} to {now.type} while spec.mode {ctx.spec.mode} "
+            f"uses {broker.title}: the {was.type} {broker.title} may hold reports not yet "
+            f"applied, so the pipeline keeps it as it was. To move, set spec.mode to one "
+            f"without {broker.title} (it drains; see {broker.condition}), then change {path} "
+            f"and the mode back; or set {path} back to {was.type}"
+        )
+    if not update:
+        return ctx, refused
+    return replace(ctx, spec=ctx.spec.model_copy(update=update)), refused
+
+
+def widened(
+    ctx: Context, brokers: Sequence[Broker], live: Mapping[ChildKey, Manifest] | None = None
+) -> Context:
+    """The context as if the mode still used ``brokers`` too (both brokers, then), each as
+    its ``live`` objects were built (see :func:`recorded`), so the builders make the leaving
+    broker's objects exactly as they were. A broker without a record is taken from the spec,
+    as managed if the spec now disables it."""
     spec = ctx.spec
     update: dict[str, Any] = {"mode": "both"}
-    for broker, backend in ((KAFKA, "kafka"), (RABBIT, "rabbitmq")):
-        current = getattr(spec, backend)
-        if broker in brokers and current.type == "disabled":
-            update[backend] = current.model_copy(update={"type": "managed"})
+    for broker in brokers:
+        current = getattr(spec, broker.field)
+        was = recorded(ctx, live, broker) if live else None
+        if was is not None:
+            update[broker.field] = was
+        elif current.type == "disabled":
+            update[broker.field] = current.model_copy(update={"type": "managed"})
     return replace(ctx, spec=spec.model_copy(update=update))
 
 
@@ -261,16 +345,19 @@ def kept(wide: Context, drain: Drain) -> list[Manifest]:
     return store  # FAILED: the failed Job is deleted; the next pass starts a new one
 
 
-def manifests(ctx: Context, drains: Sequence[Drain]) -> list[Manifest]:
-    """Every object the pipeline should have: the spec's, plus what leaving brokers keep
-    (and the NetworkPolicies that let their consumers reach them and Valkey)."""
-    objects = desired(ctx)
+def manifests(
+    ctx: Context, drains: Sequence[Drain], live: Mapping[ChildKey, Manifest] | None = None
+) -> list[Manifest]:
+    """Every object the pipeline should have: the spec's, plus what leaving brokers keep, as
+    they were built (and the NetworkPolicies that let their consumers reach them and
+    Valkey); each broker's objects record the spec they are built from."""
+    objects = record(ctx, desired(ctx))
     active = [drain for drain in drains if drain.stage is not Stage.DRAINED]
     if not active:
         return objects
-    wide = widened(ctx, [drain.broker for drain in active])
+    wide = widened(ctx, [drain.broker for drain in active], live)
     objects = [item for item in objects if item["kind"] != "NetworkPolicy"]
     objects += network_policies(wide)
     for drain in active:
-        objects += credentials.seal(wide, placement.place(wide, kept(wide, drain)))
+        objects += record(wide, credentials.seal(wide, placement.place(wide, kept(wide, drain))))
     return objects

@@ -196,14 +196,14 @@ class Reconciler:
         """Apply what the spec (and any drain of a broker the mode left) wants, delete the
         rest; the drains still under way."""
         secrets = self._ensure_credentials(body, ctx.owner)
-        full = replace(ctx, credentials=secrets)
+        full, refused = drain.as_built(replace(ctx, credentials=secrets), live)
         drains = drain.plan(full, live, pods)
-        manifests = drain.manifests(full, drains)
+        manifests = drain.manifests(full, drains, live)
         rollout.stamp(manifests)
         if self._held_back(body, manifests, live):
             return {}, [item for item in drains if item.stage is not drain.Stage.DRAINED]
         self._observe_secrets(ctx.owner, manifests, live)
-        rejected = self._apply_all(body, manifests, live)
+        rejected = {**refused, **self._apply_all(body, manifests, live)}
         self._prune(body, ctx.owner, {_key(item) for item in manifests}, live)
         self._note_rejections(body, ctx.owner, rejected)
         self._note_drains(body, drains)
