@@ -2,10 +2,11 @@
 
 The sample pipeline (mode both) is switched to rabbit (Kafka drains, quietly), its rabbit
 consumer scaled to 0 so that reports pile up in RabbitMQ, then, while reports keep flowing,
-switched to kafka: RabbitMQ must stay, with the status saying "draining", until the drain
-Job has applied that backlog, and only then go. Every id answered 202 is counted exactly
-once. The operator is restarted in the middle of the drain. The module puts the pipeline
-back as the sample has it for the other node tests.
+switched to kafka, and in the same edit RabbitMQ to `external` at an address that does not
+exist: the managed RabbitMQ, which holds the reports, must stay, with the status saying
+"draining", until the drain Job has applied that backlog from it, and only then go. Every
+id answered 202 is counted exactly once. The operator is restarted in the middle of the
+drain. The module puts the pipeline back as the sample has it for the other node tests.
 """
 
 from __future__ import annotations
@@ -22,6 +23,15 @@ from node_support import PIPELINE, Cluster, eventually, record
 pytestmark = [pytest.mark.node, pytest.mark.timeout(3600)]
 COMPONENT = "app.kubernetes.io/component"
 REPORTS = 8000  # 100 single POSTs, then batches of 50, 0.3 s apart: about two minutes
+#: RabbitMQ made external, at no address that exists, in the edit that leaves it: the reports
+#: are in the managed one, which must drain as it was
+ELSEWHERE = {
+    "type": "external",
+    "external": {
+        "address": "rabbitmq.elsewhere.invalid:5672",
+        "secretRef": {"name": "rabbitmq-elsewhere", "key": "password"},
+    },
+}
 
 
 @dataclass
@@ -98,11 +108,12 @@ def _job_log(cluster: Cluster, seen: Seen) -> str:
     return done.stdout if done.returncode == 0 else ""
 
 
-def _drain(cluster: Cluster, mode: str, seen: Seen, on_job: Any = None) -> float:
-    """Patches the mode and samples until the left broker and its consumer are gone and the
-    pipeline is Ready; the seconds that took. The drain Job's log is kept in ``seen``."""
+def _drain(cluster: Cluster, patch: dict[str, Any], seen: Seen, on_job: Any = None) -> float:
+    """Patches the spec (a new mode) and samples until the left broker and its consumer are
+    gone and the pipeline is Ready; the seconds that took. The drain Job's log is kept in
+    ``seen``."""
     started = time.monotonic()
-    cluster.patch_spec({"mode": mode})
+    cluster.patch_spec(patch)
     restarted = False
     while True:
         now = seen.sample(cluster)
@@ -129,20 +140,23 @@ def _while_draining(seen: Seen) -> list[dict[str, Any]]:
 def rabbit_mode(cluster: Cluster) -> Iterator[float]:
     """The sample switched from both to rabbit (Kafka drains); back to both afterwards."""
     seen = Seen("kafka", "kafka-consumer", "KafkaDraining")
-    took = _drain(cluster, "rabbit", seen)
+    took = _drain(cluster, {"mode": "rabbit"}, seen)
     print(f"both -> rabbit: Kafka drained and removed in {took:.0f}s (no traffic)")
     assert _while_draining(seen), "the status never said Kafka was draining"
     yield took
-    cluster.patch_spec({"mode": "both", "rabbitConsumer": {"replicas": 1}})
+    cluster.patch_spec(
+        {"mode": "both", "rabbitmq": {"type": "managed"}, "rabbitConsumer": {"replicas": 1}}
+    )
     eventually(lambda: cluster.condition("Ready").get("status") == "True", timeout=600, interval=2)
 
 
 def test_mode_change_under_traffic_drains_rabbitmq_before_removing_it(
     cluster: Cluster, rabbit_mode: float
 ) -> None:
-    """rabbit -> kafka while reports flow (and the operator restarted mid-drain): RabbitMQ
-    and a rabbit consumer run while the status says draining, then go; the pipeline is
-    Ready again, a DrainCompleted event was posted, and Valkey counted every id once."""
+    """rabbit -> kafka, RabbitMQ made external in the same edit, while reports flow (and
+    the operator restarted mid-drain): the managed RabbitMQ and a rabbit consumer run while
+    the status says draining, then go; the pipeline is Ready again, a DrainCompleted event
+    was posted, and Valkey counted every id once."""
     cluster.patch_spec({"rabbitConsumer": {"replicas": 0}})  # a backlog for the drain
     eventually(lambda: not Seen("rabbitmq", "rabbit-consumer", "").sample(cluster)[
         "consumer_pods"], timeout=120, interval=2)  # fmt: skip
@@ -155,7 +169,7 @@ def test_mode_change_under_traffic_drains_rabbitmq_before_removing_it(
     try:
         time.sleep(15)  # reports flow through RabbitMQ
         assert traffic.poll() is None, "the traffic ended before the mode change"
-        took = _drain(cluster, "kafka", seen, on_job=restart_operator)
+        took = _drain(cluster, {"mode": "kafka", "rabbitmq": ELSEWHERE}, seen, restart_operator)
         flowing = traffic.poll() is None
         out, _ = traffic.communicate(timeout=1200)
     finally:
