@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -77,18 +78,39 @@ def completion_patch(missing: tuple[str, ...], token: Callable[[], str] = _token
     return {"data": _encoded(missing, token)}
 
 
+def referenced(owner: Owner, pod_spec: Mapping[str, Any]) -> list[str]:
+    """The keys of the credentials Secret that a pod (template) reads in its environment."""
+    name = secret_name(owner)
+    keys = set()
+    for container in [*pod_spec.get("initContainers", []), *pod_spec.get("containers", [])]:
+        for item in container.get("env") or []:
+            ref = (item.get("valueFrom") or {}).get("secretKeyRef") or {}
+            if ref.get("name") == name:
+                keys.add(str(ref["key"]))
+    return sorted(keys)
+
+
 def seal(ctx: Context, manifests: list[Manifest]) -> list[Manifest]:
     """Keys every pod template's configuration checksum with the pipeline's secret
-    ``checksum-key`` (HMAC-SHA256), in place. The plain digest covers rendered files that hold
-    passwords; published on a pod, anyone who may read pods could test password guesses
-    against it. Keyed, it still changes exactly when the inputs change."""
+    ``checksum-key`` (HMAC-SHA256), in place, over the plain digest and the values of the
+    credentials the pod reads from its environment: a password rotated in the Secret (which
+    a ``secretKeyRef`` does not bring into a running container) rolls every pod that uses it.
+    Published on a pod, a plain digest of rendered files that hold passwords would let anyone
+    who may read pods test password guesses against it; keyed, it still changes exactly when
+    the inputs change."""
     key = ctx.credentials.get(CHECKSUM_KEY) or f"pipeline:{ctx.owner.uid}"
     for manifest in manifests:
         if manifest.get("kind") not in WORKLOAD_KINDS:
             continue
-        annotations = manifest["spec"]["template"]["metadata"].get("annotations") or {}
+        template = manifest["spec"]["template"]
+        annotations = template["metadata"].get("annotations") or {}
         plain = annotations.get(CHECKSUM_ANNOTATION)
-        if plain is not None:
-            digest = hmac.new(key.encode(), plain.encode(), hashlib.sha256).hexdigest()
-            annotations[CHECKSUM_ANNOTATION] = digest
+        if plain is None:
+            continue
+        used = referenced(ctx.owner, template.get("spec") or {})
+        if used:  # a pod that reads no credential keeps its digest
+            values = {name: ctx.credentials.get(name) for name in used}
+            plain = f"{plain}\n{json.dumps(values, sort_keys=True)}"
+        digest = hmac.new(key.encode(), plain.encode(), hashlib.sha256).hexdigest()
+        annotations[CHECKSUM_ANNOTATION] = digest
     return manifests

@@ -5,8 +5,13 @@ The operator renders ``rabbitmq.conf`` (it holds the password, so into the Secre
 ``<pipeline>-rabbitmq-config``) and points the node at it with ``RABBITMQ_CONFIG_FILE``;
 ``RABBITMQ_CONFIG_FILES`` names a folder that does not exist, so an image's own ``conf.d``
 defaults are not merged in. Both variables are read by RabbitMQ itself (3.10 and 4.x), not
-by an image's entry point, so the official image and Debian's package behave alike. The
-default user is created from the file on the node's first start only, as before.
+by an image's entry point, so the official image and Debian's package behave alike.
+
+The user ``clima``, its permissions and its password (salted SHA-256, the form RabbitMQ
+stores) are also in ``definitions.json`` beside it, which the node imports on every start
+(``load_definitions``). ``default_user`` alone applies only to a node's first start, on an
+empty disk; the import makes a rotated password (the credentials Secret edited) take effect
+when the nodes roll, which the changed file makes them do.
 
 Several nodes form one cluster: each is named ``rabbit@<pod>.<service>.<namespace>.svc``
 (long names), finds its peers in the list of those names (classic peer discovery, which
@@ -21,6 +26,9 @@ rather than accept what the majority would not see.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 from typing import Any
 
 from clima.wiring import RABBITMQ_PORT
@@ -50,6 +58,7 @@ UID = 999  # "rabbitmq" of the official image and of Debian's package
 DATA_DIR = "/var/lib/rabbitmq"
 CONFIG_DIR = "/etc/clima/rabbitmq"
 CONFIG_FILE = "rabbitmq.conf"
+DEFINITIONS_FILE = "definitions.json"
 COMMAND = ["rabbitmq-server"]
 COOKIE_ENV = "CLIMA_ERLANG_COOKIE"
 COOKIE_FILE = f"{DATA_DIR}/.erlang.cookie"
@@ -118,10 +127,35 @@ def config_file(password: str, cluster: str = "") -> str:
         "loopback_users = none\n"
         f"default_user = {RABBITMQ_USER}\n"
         f"default_pass = {password}\n"
+        f"load_definitions = {CONFIG_DIR}/{DEFINITIONS_FILE}\n"
         "log.console = true\n"
         "log.console.level = info\n"
         "log.file = false\n"
     ) + cluster
+
+
+def password_hash(password: str, salt: bytes) -> str:
+    """The password as RabbitMQ's internal users store it (``rabbit_password_hashing_sha256``):
+    base64 of the 4-byte salt followed by SHA-256 of salt and password."""
+    digest = hashlib.sha256(salt + password.encode()).digest()
+    return base64.b64encode(salt + digest).decode()
+
+
+def definitions(ctx: Context, password: str) -> str:
+    """``definitions.json``: user ``clima`` (administrator, every permission on ``/``) with
+    ``password``. The salt is derived from the pipeline and the password, so the file, and
+    the pods' checksum with it, change only when the password does."""
+    salt = hashlib.sha256(f"{ctx.owner.uid}:{password}".encode()).digest()[:4]
+    user = {
+        "name": RABBITMQ_USER,
+        "password_hash": password_hash(password, salt),
+        "hashing_algorithm": "rabbit_password_hashing_sha256",
+        "tags": ["administrator"],
+    }
+    permission = {"user": RABBITMQ_USER, "vhost": "/", "configure": ".*", "write": ".*",
+                  "read": ".*"}  # fmt: skip
+    body = {"users": [user], "vhosts": [{"name": "/"}], "permissions": [permission]}
+    return json.dumps(body, indent=2, sort_keys=True) + "\n"
 
 
 def cluster_environment(ctx: Context) -> list[dict[str, Any]]:
@@ -194,7 +228,11 @@ def build(ctx: Context) -> list[Manifest]:
         command, cluster = cluster_command(), cluster_lines(ctx, replicas)
     main = container(ctx, variables, command)
     password = ctx.credentials.get(credentials.RABBITMQ_PASSWORD)
-    rendered = {CONFIG_FILE: config_file(password, cluster)} if password is not None else {}
+    rendered = (
+        {CONFIG_FILE: config_file(password, cluster), DEFINITIONS_FILE: definitions(ctx, password)}
+        if password is not None
+        else {}
+    )
     config = config_object(ctx, COMPONENT, "Secret", rendered) if rendered else None
     inputs = {"env": variables, "command": command, "config": rendered}
     if replicas > 1:  # a rotated cookie restarts the nodes

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import PASSWORDS
 
 from clima_operator.children import CHECKSUM_ANNOTATION, Context, desired
 
@@ -72,3 +73,23 @@ def test_checksums_are_keyed_by_the_pipelines_secret(make_ctx: Build) -> None:
     again = _checksums(make_ctx({}, credentials={**base, "checksum-key": "k1"}))
     assert one == again
     assert all(one[name] != two[name] for name in one)
+
+
+@pytest.mark.parametrize(
+    ("key", "users"),
+    [
+        ("rabbitmq-password", {"demo-writer", "demo-rabbit-consumer", "demo-rabbitmq"}),
+        ("valkey-password", {"demo-kafka-consumer", "demo-rabbit-consumer", "demo-valkey",
+                             "demo-grafana"}),
+        ("grafana-admin-password", {"demo-grafana"}),
+    ],
+)  # fmt: skip
+def test_a_rotated_password_rolls_every_pod_that_uses_it(
+    make_ctx: Build, key: str, users: set[str]
+) -> None:
+    """A password edited in the credentials Secret reaches a running container only through
+    a new pod: the checksum of exactly the workloads that read it changes."""
+    rotated = {**PASSWORDS, key: "rotated-pw"}
+    old = _checksums(make_ctx({"mode": "both"}))
+    new = _checksums(make_ctx({"mode": "both"}, credentials=rotated))
+    assert {name for name in old if old[name] != new[name]} == users

@@ -4,12 +4,15 @@ named peers sharing a cookie, whose queues are quorum queues everywhere they are
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import PASSWORDS
 
 from clima_operator.children import Context, credentials, desired, placement, rabbitmq
 from clima_operator.errors import InvalidSpecError
@@ -140,3 +143,31 @@ def _passwords() -> dict[str, str]:
 def test_replicas_out_of_range_are_refused_by_name(replicas: int) -> None:
     with pytest.raises(InvalidSpecError, match=r"spec\.rabbitmq\.managed\.replicas"):
         parse_spec(_spec(replicas))
+
+
+def _definitions(ctx: Context) -> dict[str, Any]:
+    secret = _by_name(ctx, "Secret")["demo-rabbitmq-config"]
+    return dict(json.loads(base64.b64decode(secret["data"][rabbitmq.DEFINITIONS_FILE])))
+
+
+@pytest.mark.parametrize("replicas", [1, 3])
+def test_every_start_imports_the_user_with_the_secrets_password(
+    make_ctx: Build, replicas: int
+) -> None:
+    """rabbitmq.conf loads definitions.json, mounted beside it, whose user clima has the
+    password of the credentials Secret in RabbitMQ's salted SHA-256 form: a rotated password
+    takes effect when the nodes restart, not on a fresh disk only. The file is the same on
+    every pass with the same password and changes with it."""
+    ctx = make_ctx(_spec(replicas))
+    assert f"load_definitions = {rabbitmq.CONFIG_DIR}/{rabbitmq.DEFINITIONS_FILE}\n" in _config(ctx)
+    (user,) = _definitions(ctx)["users"]
+    assert (user["name"], user["hashing_algorithm"]) == ("clima", "rabbit_password_hashing_sha256")
+    stored = base64.b64decode(user["password_hash"])
+    salt, digest = stored[:4], stored[4:]
+    assert digest == hashlib.sha256(salt + b"rabbit-pw").digest()
+    assert _definitions(ctx)["permissions"] == [
+        {"user": "clima", "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"}
+    ]
+    assert _definitions(make_ctx(_spec(replicas))) == _definitions(ctx)
+    rotated = make_ctx(_spec(replicas), credentials={**PASSWORDS, "rabbitmq-password": "new"})
+    assert _definitions(rotated)["users"][0]["password_hash"] != user["password_hash"]

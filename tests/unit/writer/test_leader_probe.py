@@ -27,7 +27,10 @@ def test_a_call_that_never_returns_is_abandoned_with_its_client(
     probe = LeaderProbe("127.0.0.1:9", "clima-probe")
     began = time.monotonic()
     assert probe.probe() is None
-    assert time.monotonic() - began < 2.0
+    # far below the 10 s the call is wedged for, with room for a loaded machine
+    assert time.monotonic() - began < 5.0
+    # the new client answers at once; a loaded machine may take over 0.5 s to run the thread
+    monkeypatch.setattr(_leaders, "PROBE_TIMEOUT_S", 5.0)
     assert probe.probe() is True
     assert asked[0] is not asked[1]
     release.set()
