@@ -290,6 +290,14 @@ class Store:
 _ISO_SECONDS: dict[int, str] = {}
 
 
+def exact(value: float) -> str:
+    """The shortest text that reads back as exactly ``value`` (Python's float repr), with no
+    ``.0`` on whole numbers: ``23``, ``23.4567891``, ``0.30000000000000004``. A value that
+    passed validation is stored as accepted, never rounded to fewer digits."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
 def _iso(event_ms: int) -> str:
     """The event time as ISO 8601 UTC with milliseconds; the second's text is cached."""
     second, milli = divmod(event_ms, 1000)
@@ -326,8 +334,8 @@ def _script_input(reports: list[Report], interval_s: int) -> tuple[list[str], li
             (
                 report.id,
                 municipality.name,
-                format(report.temperature_c, "g"),
-                format(report.humidity_pct, "g"),
+                exact(report.temperature_c),
+                exact(report.humidity_pct),
                 weather_by_code(report.weather).name,
                 _iso(report.event_time_ms),
                 start,
