@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from clima_operator import drain, kube, rollout
+from clima_operator import access, drain, kube, rollout
 from clima_operator.children import (
     IMAGE_ANNOTATION,
     PIPELINE_LABEL,
@@ -27,7 +27,7 @@ from clima_operator.children import (
     refused_change,
 )
 from clima_operator.errors import ClusterError, ConflictError, InvalidSpecError, RejectedError
-from clima_operator.spec import parse_spec, validate_name
+from clima_operator.spec import PipelineSpec, parse_spec, validate_name
 from clima_operator.status import Observation, invalid_status, pipeline_status
 
 logger = logging.getLogger(__name__)
@@ -164,6 +164,7 @@ class Reconciler:
                     "(CLIMA_OPERATOR_DEFAULT_IMAGE, which the Helm chart sets): "
                     "name the Clima image",
                 )
+            self._check_secret_refs(owner, spec)
         except InvalidSpecError as error:
             self._report_invalid(body, error)
             return Outcome.INVALID
@@ -228,6 +229,15 @@ class Reconciler:
             self._queued[key] = message
             self._event(body, "Normal", "UpgradeQueued", message)
         return True
+
+    def _check_secret_refs(self, owner: Owner, spec: PipelineSpec) -> None:
+        """Raises InvalidSpecError naming the field of a referenced Secret that is missing
+        or does not allow this pipeline (see :mod:`clima_operator.access`)."""
+        for path, ref in access.secret_refs(spec):
+            secret = self.cluster.get(kube.SECRET, owner.namespace, ref.name)
+            problem = access.refusal(ref, secret, owner.name)
+            if problem is not None:
+                raise InvalidSpecError(path, problem)
 
     def _pinned_image(self, body: Mapping[str, Any]) -> str | None:
         """The Clima image of a pipeline whose ``spec.image`` is empty: the one recorded in

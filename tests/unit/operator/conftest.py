@@ -61,6 +61,17 @@ class FakeCluster:
         self.objects[("ClimaPipeline", "ns", name)] = body
         return body
 
+    def add_secret(self, name: str, data: dict[str, str], allowed: str | None = None) -> None:
+        """A Secret of the namespace, made by a person; ``allowed``: its
+        ``clima.io/allowed-pipelines`` annotation."""
+        annotations = {} if allowed is None else {"clima.io/allowed-pipelines": allowed}
+        self.objects[("Secret", "ns", name)] = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": "ns", "annotations": annotations},
+            "data": data,
+        }
+
     def set_spec(self, name: str, spec: Manifest) -> None:
         body = self.objects[("ClimaPipeline", "ns", name)]
         body["spec"] = spec

@@ -57,6 +57,7 @@ def _names(cluster: Any) -> set[tuple[str, str]]:
 
 def _running(cluster: Any, events: Any, spec: dict[str, Any]) -> Reconciler:
     """A pipeline built from ``spec``, its pods ready."""
+    cluster.add_secret(SECRET["name"], {SECRET["key"]: "cHc="}, allowed="demo")
     cluster.add_pipeline(spec=spec)
     reconciler = _reconciler(cluster, events)
     reconciler.reconcile("ns", "demo")
