@@ -151,21 +151,31 @@ def server_script(ctx: Context) -> str:
     me, first = _me(ctx), hosts(ctx)[0]
     cli = "valkey-cli --no-auth-warning -t 1"
     peers = " ".join(hosts(ctx))
+    names = " ".join(f"-e {host}" for host in hosts(ctx))
     return (
         "set -e\n"
         f'me="{me}"\n'
         f'ordinal="${{{POD_NAME_ENV}##*-}}"\n'
+        # only a peer's name counts as an answer: an error (a Sentinel still on another
+        # password answers NOAUTH or WRONGPASS) is no answer
         "primary() {\n"
         f"  for host in {peers}; do\n"
         f"    {cli} -h $host -p {SENTINEL_PORT} SENTINEL get-master-addr-by-name"
         f" {PRIMARY_NAME} 2>/dev/null | head -n 1 || true\n"
-        "  done | grep . | sort | uniq -c | sort -rn | head -n 1 | awk '{print $2}'\n"
+        f"  done | grep -x -F {names} | sort | uniq -c | sort -rn | head -n 1"
+        " | awk '{print $2}'\n"
         "}\n"
+        # a peer that does not answer has no data to lose; one that answers anything but a
+        # count (an error: another password) may have some
         "peer_has_data() {\n"
         f"  for host in {peers}; do\n"
         '    [ "$host" = "$me" ] && continue\n'
         f"    keys=$({cli} -h $host -p {VALKEY_PORT} DBSIZE 2>/dev/null || true)\n"
-        '    [ "${keys:-0}" -gt 0 ] 2>/dev/null && return 0\n'
+        '    case "$keys" in\n'
+        "      '') ;;\n"
+        "      *[!0-9]*) return 0 ;;\n"
+        '      *) [ "$keys" -gt 0 ] && return 0 ;;\n'
+        "    esac\n"
         "  done\n"
         "  return 1\n"
         "}\n"
@@ -185,18 +195,29 @@ def server_script(ctx: Context) -> str:
     )
 
 
+#: the lines of a Sentinel's own copy that hold a password: its own (``requirepass``, which
+#: a Sentinel rewrites as ``user default ... #<hash>`` too) and the one it gives the nodes
+_PASSWORD_LINES = "-e '^requirepass ' -e '^user default ' -e '^sentinel auth-pass '"  # noqa: S105
+
+
 def sentinel_script(ctx: Context) -> str:
     """Copy the initial configuration to the volume once (with this pod's own name), then
-    run the Sentinel on that copy, which it keeps current."""
+    run the Sentinel on that copy, which it keeps current. The password lines of the copy are
+    replaced by the rendered file's on every start, so a rotated password reaches a Sentinel
+    whose state (the primary it follows, its peers) lives on."""
     own = f"{SENTINEL_DIR}/{SENTINEL_FILE}"
+    rendered = f"{CONFIG_DIR}/{SENTINEL_FILE}"
     return (
         "set -e\n"
         f"mkdir -p {SENTINEL_DIR}\n"
         f"if [ ! -f {own} ]; then\n"
-        f"  cp {CONFIG_DIR}/{SENTINEL_FILE} {own}.new\n"
+        f"  cp {rendered} {own}.new\n"
         f'  echo "sentinel announce-ip {_me(ctx)}" >> {own}.new\n'
         f"  mv {own}.new {own}\n"
         "fi\n"
+        f"grep -v {_PASSWORD_LINES} {own} > {own}.new || true\n"
+        f"grep {_PASSWORD_LINES} {rendered} >> {own}.new\n"
+        f"mv {own}.new {own}\n"
         f"exec valkey-server {own} --sentinel\n"
     )
 

@@ -77,3 +77,33 @@ class BodyLimit:
 
 class _TooLargeError(Exception):
     """Raised inside the app when the streamed body passes the limit."""
+
+
+class InFlight:
+    """A bound on the reports a process handles at once: past it a request is refused at
+    once (503 refused: nothing was published, resend later) instead of queueing without end
+    while a broker is slow. A single request larger than the bound is admitted when nothing
+    else is in flight, so it is never refused for good."""
+
+    def __init__(self, limit: int, name: str) -> None:
+        self.limit = limit
+        self.name = name
+        self.reports = 0
+
+    def take(self, reports: int) -> bool:
+        """Admits `reports` more (True), or refuses them (False) at the bound."""
+        if self.reports and self.reports + reports > self.limit:
+            return False
+        self.reports += reports
+        return True
+
+    def give(self, reports: int) -> None:
+        """Returns what `take` admitted, once the request is answered."""
+        self.reports -= reports
+
+    def refusal(self, reports: int) -> str:
+        """Why `reports` more were refused."""
+        return (
+            f"busy: {self.reports} reports in flight, {reports} more would pass the bound of "
+            f"{self.limit} ({self.name}); resend"
+        )

@@ -9,13 +9,14 @@ from fastapi import FastAPI, Response
 
 from clima.common.grpc_server import GrpcServer
 from clima.common.lifecycle import wait_for_signal
-from clima.common.limits import BodyLimit
+from clima.common.limits import BodyLimit, InFlight
 from clima.common.logs import configure
-from clima.common.refusal import refusal_of
+from clima.common.refusal import Refusal, refusal_of
 from clima.common.upstream import Upstream
 from clima.common.web import start_http
 from clima.contract import add_forwarding_service
 from clima.contract.http import ReportIn
+from clima.contract.outcome import REFUSED
 from clima.proxy._forward import Forwarder
 from clima.proxy.settings import ProxySettings
 
@@ -26,15 +27,20 @@ def create_http(upstream: Upstream, settings: ProxySettings) -> FastAPI:
     """The seed's HTTP face of the proxy: POST /tweet, GET /health (= /readyz), /healthz."""
     app = FastAPI(title="Clima proxy", version="0.1.0")
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    inflight = InFlight(settings.max_inflight, "CLIMA_PROXY_MAX_INFLIGHT")
 
     @app.post("/tweet", status_code=202)
     async def tweet(report: ReportIn) -> Response:
         """Forwards one report to the writer; 202 once durable."""
         built = report.to_report()
+        if not inflight.take(1):
+            return Refusal(503, f"proxy {inflight.refusal(1)}", REFUSED).response([built.id])
         try:
             await upstream.send_report(built, settings.max_timeout_s)
         except grpc.aio.AioRpcError as exc:
             return refusal_of(exc).response([built.id])
+        finally:
+            inflight.give(1)
         return Response(
             orjson.dumps({"id": built.id, "status": "accepted"}), 202, media_type="application/json"
         )

@@ -22,6 +22,12 @@ class ProxySettings(BaseSettings):
     max_body_bytes: int = Field(
         default=65_536, ge=1024, description="largest /tweet body (one report); larger: 413"
     )
+    max_inflight: int = Field(
+        default=2_000,
+        ge=1,
+        le=1_000_000,
+        description="/tweet requests forwarded and not yet answered; past it, 503 refused",
+    )
     max_timeout_s: float = Field(default=10.0, gt=0, description="cap on forwarded deadlines")
     log_level: str = "INFO"
     log_json: bool = False

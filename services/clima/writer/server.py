@@ -9,6 +9,7 @@ from prometheus_client import Counter, Histogram
 
 from clima.common.grpc_server import GrpcServer
 from clima.common.lifecycle import wait_for_signal
+from clima.common.limits import InFlight
 from clima.common.logs import configure
 from clima.common.probe import serve_probes
 from clima.contract import (
@@ -43,8 +44,9 @@ LATENCY = Histogram("clima_writer_batch_seconds", "Time to make a batch durable"
 class ReportWriterService(ReportWriterServicer):
     """Adapts gRPC calls to Writer.write."""
 
-    def __init__(self, writer: Writer) -> None:
+    def __init__(self, writer: Writer, inflight: InFlight) -> None:
         self._writer = writer
+        self._inflight = inflight
 
     async def SendReport(  # noqa: N802
         self, request: Report | Undecodable, context: grpc.aio.ServicerContext
@@ -63,6 +65,23 @@ class ReportWriterService(ReportWriterServicer):
         return await self._write(list(request.reports), context)
 
     async def _write(self, reports: list[Report], context: grpc.aio.ServicerContext) -> Ack:
+        if not self._inflight.take(len(reports)):
+            REFUSALS.labels("busy").inc()
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                f"writer {self._inflight.refusal(len(reports))}",
+                trailing_metadata=((OUTCOME_KEY, REFUSED),),
+            )
+        try:
+            brokers = await self._publish(reports, context)
+        finally:
+            self._inflight.give(len(reports))
+        for broker in brokers:
+            WRITTEN.labels(broker).inc(len(reports))
+        return Ack(accepted=len(reports), brokers=brokers)
+
+    async def _publish(self, reports: list[Report], context: grpc.aio.ServicerContext) -> list[str]:
+        """The brokers that made `reports` durable; aborts the call with the refusal."""
         try:
             with LATENCY.time():
                 brokers = await self._writer.write(reports)
@@ -77,9 +96,7 @@ class ReportWriterService(ReportWriterServicer):
         except BrokerUnavailableError as exc:
             REFUSALS.labels("unconfirmed").inc()
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-        for broker in brokers:
-            WRITTEN.labels(broker).inc(len(reports))
-        return Ack(accepted=len(reports), brokers=brokers)
+        return brokers
 
 
 async def _publishers(settings: WriterSettings) -> dict[str, Publisher]:
@@ -111,7 +128,8 @@ async def serve(settings: WriterSettings) -> None:
     backlog = Probes(settings, brokers_of(settings.mode))
     backlog.start()
     writer = Writer(settings.mode, publishers, gate=backlog.backlog)
-    service = ReportWriterService(writer)
+    inflight = InFlight(settings.max_inflight_reports, "CLIMA_WRITER_MAX_INFLIGHT_REPORTS")
+    service = ReportWriterService(writer, inflight)
     server = GrpcServer(settings.host, settings.port, lambda s: add_writer_service(service, s))
     await server.start()
     watcher = asyncio.create_task(_follow_readiness(writer, server))

@@ -25,6 +25,13 @@ class WriterSettings(wiring.BrokerSettings):
     publish_timeout_s: float = Field(
         default=5.0, gt=0, description="how long a broker may take to confirm a batch"
     )
+    max_inflight_reports: int = Field(
+        default=50_000,
+        ge=1,
+        le=10_000_000,
+        description="refuse new requests (503 refused) while this many reports are being "
+        "published and not yet answered; one larger request is admitted when nothing else is",
+    )
     max_backlog_messages: int = Field(
         default=100_000,
         ge=0,

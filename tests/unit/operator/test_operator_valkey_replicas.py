@@ -31,6 +31,7 @@ done
 exit 1
 """
 FAKE_SERVER = '#!/bin/sh\necho "serve $*"\n'
+NOAUTH = "NOAUTH Authentication required."
 
 
 def _spec(replicas: int) -> dict[str, Any]:
@@ -102,7 +103,7 @@ def test_network_policies_admit_the_peers_of_every_replicated_store(make_ctx: Bu
     assert all(s != c for c, rules in single.items() for a in rules for s in a.sources or ())
 
 
-def _run(ctx: Context, tmp: Path, pod: int, answers: dict[int, str], keys: dict[int, int],
+def _run(ctx: Context, tmp: Path, pod: int, answers: dict[int, str], keys: dict[int, int | str],
          has_data: bool) -> subprocess.CompletedProcess[str]:  # fmt: skip
     """The server script as pod ``pod`` runs it: ``answers`` per Sentinel (by pod), the key
     count per node, and whether this pod's disk has data."""
@@ -151,11 +152,16 @@ def _run(ctx: Context, tmp: Path, pod: int, answers: dict[int, str], keys: dict[
         (0, {1: HOST.format(0), 2: HOST.format(0)}, {1: 50, 2: 50}, False, "WAIT"),
         # named primary on an empty disk and no peer has data either: nothing to lose
         (0, {1: HOST.format(0)}, {1: 0, 2: 0}, False, "PRIMARY"),
+        # Sentinels on another password answer errors: no answer, never a primary's name
+        (1, {0: NOAUTH, 2: NOAUTH}, {}, False, f"--replicaof {HOST.format(0)}"),
+        (1, {0: NOAUTH, 2: HOST.format(2)}, {}, False, f"--replicaof {HOST.format(2)}"),
+        # a peer that answers DBSIZE with an error may hold data: an empty disk waits
+        (0, {1: HOST.format(0)}, {1: NOAUTH, 2: 0}, False, "WAIT"),
     ],
 )
 def test_a_starting_node_replicates_the_named_primary_and_never_serves_an_empty_disk(
-    make_ctx: Build, tmp_path: Path, pod: int, answers: dict[int, str], keys: dict[int, int],
-    has_data: bool, expected: str,
+    make_ctx: Build, tmp_path: Path, pod: int, answers: dict[int, str],
+    keys: dict[int, int | str], has_data: bool, expected: str,
 ) -> None:  # fmt: skip
     done = _run(make_ctx(_spec(3)), tmp_path, pod, answers, keys, has_data)
     served = [line for line in done.stdout.splitlines() if line.startswith("serve ")]
@@ -174,7 +180,8 @@ def test_a_starting_node_replicates_the_named_primary_and_never_serves_an_empty_
 
 def test_the_sentinel_keeps_its_own_copy_with_its_own_name(make_ctx: Build, tmp_path: Path) -> None:
     """First start: the shared file plus this pod's announce name; later starts keep the
-    copy the Sentinel has rewritten."""
+    copy the Sentinel has rewritten, all but its password lines, which come from the shared
+    file again (a rotated password reaches a Sentinel whose state lives on)."""
     ctx = make_ctx(_spec(3))
     shared = tmp_path / "config"
     shared.mkdir()
@@ -191,10 +198,21 @@ def test_the_sentinel_keeps_its_own_copy_with_its_own_name(make_ctx: Build, tmp_
                           check=True)  # fmt: skip
     own = own_dir / valkey.SENTINEL_FILE
     assert done.stdout.strip() == f"serve {own} --sentinel"
-    assert own.read_text().endswith(f"sentinel announce-ip {HOST.format(1)}\n")
-    own.write_text("rewritten by the Sentinel\n")
+    assert f"sentinel announce-ip {HOST.format(1)}\n" in own.read_text()
+    assert 'requirepass "pw"\n' in own.read_text()
+    own.write_text(
+        "sentinel monitor clima demo-valkey-2 6379 2\n"
+        'requirepass "old"\n'
+        "user default on sanitize-payload #0123abcd ~* &* +@all\n"
+        "sentinel auth-pass clima old\n"
+    )
+    (shared / valkey.SENTINEL_FILE).write_text(valkey.sentinel_file(ctx, "new"))
     subprocess.run(["sh", "-c", script], env=env, capture_output=True, check=True)
-    assert own.read_text() == "rewritten by the Sentinel\n"
+    assert own.read_text() == (
+        "sentinel monitor clima demo-valkey-2 6379 2\n"
+        'requirepass "new"\n'
+        'sentinel auth-pass clima "new"\n'
+    )
 
 
 @pytest.mark.parametrize("replicas", [0, 10])

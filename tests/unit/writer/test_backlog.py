@@ -10,6 +10,7 @@ from prometheus_client import REGISTRY
 from pydantic import ValidationError
 
 from clima.common.kafka import kafka_backlog
+from clima.common.limits import InFlight
 from clima.common.upstream import Upstream
 from clima.contract import ReportBatch, add_writer_service
 from clima.contract.outcome import REFUSED, outcome_of
@@ -126,7 +127,7 @@ async def full_writer() -> AsyncIterator[str]:
     backlog.record("kafka", 11)
     writer = Writer("kafka", {"kafka": FakePublisher()}, gate=backlog)
     server = grpc.aio.server()
-    add_writer_service(ReportWriterService(writer), server)
+    add_writer_service(ReportWriterService(writer, InFlight(1000, "test")), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     yield f"127.0.0.1:{port}"
