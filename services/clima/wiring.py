@@ -28,8 +28,9 @@ This module imports nothing of Clima, so every process and the operator can read
 
 from dataclasses import dataclass
 from typing import Literal, get_args
+from urllib.parse import quote
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # --- modes and brokers ------------------------------------------------------------------
@@ -118,6 +119,9 @@ KAFKA_TOPIC_ENV = Variable("CLIMA_KAFKA_TOPIC")
 # the writer's own name came first; the consumers create the topic too, so both read this
 KAFKA_PARTITIONS_ENV = Variable("CLIMA_KAFKA_PARTITIONS", ("CLIMA_WRITER_KAFKA_PARTITIONS",))
 RABBITMQ_URL_ENV = Variable("RABBITMQ_URL", ("CLIMA_RABBITMQ_URL",))
+# the passwords the URLs embed by Kubernetes' dependent expansion, also given on their own
+RABBITMQ_PASSWORD_ENV = Variable("RABBITMQ_PASSWORD")
+VALKEY_PASSWORD_ENV = Variable("VALKEY_PASSWORD")
 RABBIT_QUEUE_ENV = Variable("CLIMA_RABBIT_QUEUE")
 # classic, or quorum: replicated over a RabbitMQ cluster (a confirm means a majority has it)
 RABBIT_QUEUE_TYPE_ENV = Variable("CLIMA_RABBIT_QUEUE_TYPE")
@@ -130,6 +134,19 @@ VALKEY_SENTINELS_ENV = Variable("VALKEY_SENTINELS")
 VALKEY_PRIMARY_ENV = Variable("VALKEY_PRIMARY_NAME")
 VALKEY_WAIT_REPLICAS_ENV = Variable("CLIMA_VALKEY_WAIT_REPLICAS")
 STREAM_MAXLEN_ENV = Variable("CLIMA_STREAM_MAXLEN")
+
+
+def quote_password(url: str | None, password: str | None) -> str | None:
+    """``url`` with ``password`` percent-encoded where it appears raw as the URL's password
+    (``scheme://user:<password>@host``, as Kubernetes' dependent expansion writes it): a
+    password with ``@``, ``/``, ``:``, ``#``, ``%`` or spaces then reaches the broker intact
+    instead of breaking the URL. Any other URL is returned as it is."""
+    if not url or not password:
+        return url
+    raw = f":{password}@"
+    if raw not in url:
+        return url
+    return url.replace(raw, f":{quote(password, safe='')}@", 1)
 
 
 class BrokerSettings(BaseSettings):
@@ -149,6 +166,12 @@ class BrokerSettings(BaseSettings):
         description="partitions of the topic, for whichever of writer and consumer creates it",
     )
     rabbitmq_url: str | None = Field(default=None, validation_alias=RABBITMQ_URL_ENV.alias())
+    rabbitmq_password: str | None = Field(
+        default=None,
+        validation_alias=RABBITMQ_PASSWORD_ENV.alias(),
+        repr=False,
+        description="the password in rabbitmq_url, as it is: any character (it is encoded)",
+    )
     rabbit_queue: str = Field(default=RABBIT_QUEUE, validation_alias=RABBIT_QUEUE_ENV.alias())
     rabbit_queue_type: RabbitQueueType = Field(
         default="classic",
@@ -161,3 +184,8 @@ class BrokerSettings(BaseSettings):
         validation_alias=KAFKA_GROUP_ENV.alias(),
         description="the Kafka consumers' group (the writer reads its offsets for the backlog)",
     )
+
+    @model_validator(mode="after")
+    def _encoded_password(self) -> "BrokerSettings":
+        self.rabbitmq_url = quote_password(self.rabbitmq_url, self.rabbitmq_password)
+        return self

@@ -118,6 +118,10 @@ def config_file(password: str, cluster: str = "") -> str:
     """``rabbitmq.conf``: AMQP on 5672 from anywhere, user ``clima``, logs to stdout only,
     and the ``cluster`` lines of a cluster.
 
+    ``default_pass`` (used once, on a first start, before the definitions are imported) is a
+    digest of the password, never the password itself: a chosen password may hold characters
+    this file format cannot (``#``, a newline), while the definitions file is JSON.
+
     Only core settings: a plugin's setting (``prometheus.*``) stops a node that lacks the
     plugin from starting.
     """
@@ -126,7 +130,7 @@ def config_file(password: str, cluster: str = "") -> str:
         f"listeners.tcp.default = {RABBITMQ_PORT}\n"
         "loopback_users = none\n"
         f"default_user = {RABBITMQ_USER}\n"
-        f"default_pass = {password}\n"
+        f"default_pass = {hashlib.sha256(password.encode()).hexdigest()}\n"
         f"load_definitions = {CONFIG_DIR}/{DEFINITIONS_FILE}\n"
         "log.console = true\n"
         "log.console.level = info\n"

@@ -56,7 +56,11 @@ FAILOVER_TIMEOUT_MS = 20000
 
 
 def _quoted(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    """A value in double quotes as valkey.conf reads it: backslash, quote, newline and
+    carriage return escaped, so a password with any character is one argument on one line."""
+    escaped = (
+        value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    )
     return f'"{escaped}"'
 
 

@@ -17,7 +17,7 @@ from importlib import resources
 
 import orjson
 import valkey.asyncio as valkey
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from valkey.asyncio.sentinel import Sentinel
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
@@ -61,6 +61,12 @@ class StoreSettings(BaseSettings):
         validation_alias=wiring.VALKEY_URL_ENV.alias(),
         description="Valkey address; the password travels in the URL (redis://:pw@host:6379/0)",
     )
+    valkey_password: str | None = Field(
+        default=None,
+        validation_alias=wiring.VALKEY_PASSWORD_ENV.alias(),
+        repr=False,
+        description="the password in valkey_url, as it is: any character (it is encoded)",
+    )
     stream_maxlen: int = Field(
         default=10_000,
         ge=10,
@@ -97,6 +103,11 @@ class StoreSettings(BaseSettings):
     )
     interval_s: int = Field(default=10, ge=1, description="width of an averages interval")
     interval_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
+
+    @model_validator(mode="after")
+    def _encoded_password(self) -> "StoreSettings":
+        self.valkey_url = wiring.quote_password(self.valkey_url, self.valkey_password) or ""
+        return self
 
 
 class StoreUnavailableError(Exception):

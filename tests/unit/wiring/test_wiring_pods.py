@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
+import json
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -216,7 +218,10 @@ def _check_rabbit(rendered: Rendered, edges: Edges, source: str, url: str | None
     config = rendered.files("rabbitmq")["rabbitmq.conf"]
     assert f"listeners.tcp.default = {number}\n" in config
     assert f"default_user = {parts.username}\n" in config, source
-    assert f"default_pass = {parts.password}\n" in config, source
+    (user,) = json.loads(rendered.files("rabbitmq")["definitions.json"])["users"]
+    stored = base64.b64decode(user["password_hash"])
+    assert user["name"] == parts.username, source
+    assert stored[4:] == hashlib.sha256(stored[:4] + (parts.password or "").encode()).digest()
 
 
 def _check_valkey(rendered: Rendered, edges: Edges, source: str, url: str) -> None:
