@@ -21,6 +21,10 @@ from clima_operator.children._pods import CLIMA_UID, pod_template
 BACKOFF_LIMIT = 6
 #: Seconds the broker must hold nothing before the drain consumer exits 0.
 QUIET_S = 5
+#: Seconds a drain Job may run: past it the Job fails and the operator starts another, which
+#: goes on from what the first applied (offsets committed, messages acked), so a drain wedged
+#: in a way no probe sees still ends.
+DEADLINE_S = 3600
 
 
 def job_name(owner: Owner, broker: str) -> str:
@@ -42,8 +46,8 @@ def build(ctx: Context, broker: str) -> Manifest:
     main: dict[str, Any] = container(ctx, consumer)
     main["args"] = [*consumer.args, "--drain"]
     main["env"] = [*consumer.env, {"name": "CLIMA_CONSUMER_DRAIN_QUIET_S", "value": str(QUIET_S)}]
-    for key in ("livenessProbe", "readinessProbe"):
-        del main[key]  # it ends by itself; restarting it on a probe would only slow the drain
+    # readiness serves no Service here; liveness restarts a consumer wedged in a poll
+    del main["readinessProbe"]
     main["terminationMessagePolicy"] = "FallbackToLogsOnError"
     template = pod_template(
         ctx.owner, consumer.component, [main], inputs={"args": main["args"], "env": main["env"]},
@@ -54,5 +58,9 @@ def build(ctx: Context, broker: str) -> Manifest:
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": metadata(ctx.owner, consumer.component, job_name(ctx.owner, broker)),
-        "spec": {"backoffLimit": BACKOFF_LIMIT, "template": template},
+        "spec": {
+            "backoffLimit": BACKOFF_LIMIT,
+            "activeDeadlineSeconds": DEADLINE_S,
+            "template": template,
+        },
     }

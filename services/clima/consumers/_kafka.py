@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 SOURCE = "kafka"
 _CLOSE_TIMEOUT_S = 15.0
 REJOIN_TIMEOUT_S = 30.0
+#: a poll waits 0.5 s; one that has not returned after this long is wedged (liveness fails)
+POLL_STALL_S = 120.0
 _QUERY_TIMEOUT_S = 5.0
 STATS_EVERY_MS = 1_000
 
@@ -45,6 +47,7 @@ class KafkaSource:
         self._query: Consumer | None = None  # drain mode: reads the group's offsets
         self._received = 0  # messages taken so far; drain mode counts new ones as "not quiet"
         self._reported = 0
+        self._polling_since: float | None = None  # when the poll in progress began
         """True while the group member has a connection to a broker that is up (from
         librdkafka's statistics, every STATS_EVERY_MS, served by the consumer's poll)."""
 
@@ -148,15 +151,26 @@ class KafkaSource:
             stop,
         )
 
+    @property
+    def alive(self) -> bool:
+        """False when a poll has not returned for POLL_STALL_S: librdkafka is wedged in it
+        and only a restart mends the process (a consumer holding for Valkey is alive)."""
+        since = self._polling_since
+        return since is None or time.monotonic() - since < POLL_STALL_S
+
     def _take(self) -> list[Any]:
         """Waits for one message, then takes whatever else is already fetched, without waiting
         (consume(n, t) would wait for n messages or the whole t)."""
-        first = self._consumer.poll(0.5)
-        if first is None:
-            return []
-        if self._settings.linger_s:
-            time.sleep(self._settings.linger_s)  # in the worker thread: let a batch gather
-        return [first, *self._consumer.consume(self._settings.max_batch_messages - 1, 0)]
+        self._polling_since = time.monotonic()
+        try:
+            first = self._consumer.poll(0.5)
+            if first is None:
+                return []
+            if self._settings.linger_s:
+                time.sleep(self._settings.linger_s)  # in the worker thread: let a batch gather
+            return [first, *self._consumer.consume(self._settings.max_batch_messages - 1, 0)]
+        finally:
+            self._polling_since = None
 
     async def _handle(self, messages: list[Any], stop: asyncio.Event) -> None:
         payloads = []
@@ -175,21 +189,39 @@ class KafkaSource:
         if dead:
             # after the apply decision: a crash before the offsets are stored replays the
             # batch, whose reports then count as duplicates, and publishes these again
+            pending = list(dead)
             await retry(
-                "kafka: dead letters", lambda: asyncio.to_thread(self._send_dead, dead), stop
+                "kafka: dead letters", lambda: asyncio.to_thread(self._send_dead, pending), stop
             )
         record(SOURCE, sorted_.reports, result, len(dead))
         self._store_offsets(good)
 
-    def _send_dead(self, dead: list[DeadLetter]) -> None:
-        for letter in dead:
-            logger.warning("kafka: dead letter: %s", letter.reason)
+    def _send_dead(self, pending: list[DeadLetter]) -> None:
+        """Publishes the letters in `pending` and removes each one Kafka confirmed; raises
+        while any is left, so a retry sends only those (a letter confirmed on one attempt is
+        never published again by the next)."""
+        confirmed: list[DeadLetter] = []
+
+        def settled(letter: DeadLetter) -> Callable[[Any, Any], None]:
+            def on_delivery(error: Any, _message: Any) -> None:
+                if error is None:
+                    confirmed.append(letter)
+
+            return on_delivery
+
+        for letter in pending:
+            logger.warning("kafka: dead letter", extra={"reason": letter.reason})
             self._dead.produce(
-                self._settings.dead_topic, letter.payload, headers={"x-clima-reason": letter.reason}
+                self._settings.dead_topic,
+                letter.payload,
+                headers={"x-clima-reason": letter.reason},
+                on_delivery=settled(letter),
             )
-        remaining = self._dead.flush(30)
-        if remaining:
-            raise KafkaException(f"{remaining} dead letters not confirmed")
+        self._dead.flush(30)
+        for letter in confirmed:
+            pending.remove(letter)
+        if pending:
+            raise KafkaException(f"{len(pending)} dead letters not confirmed")
 
     def _store_offsets(self, applied: list[Any]) -> None:
         """Marks messages as done; the background commit moves the group's offsets past them."""

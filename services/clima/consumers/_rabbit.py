@@ -49,6 +49,12 @@ class RabbitSource:
         self._reported = 0
 
     @property
+    def alive(self) -> bool:
+        """Always: its deliveries and applies run on the event loop, which /healthz
+        answering proves alive (a lost connection is reconnected in the process)."""
+        return True
+
+    @property
     def connected(self) -> bool:
         """True while the AMQP connection is open."""
         return self._link.session is not None

@@ -42,6 +42,7 @@ async def serve(
         settings.host,
         settings.probe_port,
         lambda: source.connected and not HOLD.held,
+        alive=lambda: source.alive,
         why=lambda: HOLD.describe() or f"not connected to {source_name}",
     )
     stop = asyncio.Event()

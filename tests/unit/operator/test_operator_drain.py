@@ -214,7 +214,8 @@ def test_no_drain_means_exactly_the_spec(make_ctx: Build) -> None:
 
 def test_the_drain_job_runs_the_consumer_in_drain_mode(make_ctx: Build) -> None:
     """The Job runs `clima consumer rabbit --drain` with the consumer's connections and
-    labels, restarts on failure, has no probes and meets the restricted standard."""
+    labels, restarts on failure, has a liveness probe (a consumer wedged in a poll is
+    restarted) but no readiness, a deadline, and meets the restricted standard."""
     ctx = drain.widened(make_ctx({"mode": "kafka"}), [drain.RABBIT])
     job = drain_job.build(ctx, "rabbit")
     assert (job["apiVersion"], job["kind"]) == ("batch/v1", "Job")
@@ -230,8 +231,9 @@ def test_the_drain_job_runs_the_consumer_in_drain_mode(make_ctx: Build) -> None:
     assert env["RABBITMQ_URL"]["value"].endswith("@demo-rabbitmq:5672/")
     assert env["CLIMA_CONSUMER_DRAIN_QUIET_S"]["value"] == str(drain_job.QUIET_S)
     assert "VALKEY_SERVICE_URL" in env
-    assert "livenessProbe" not in container
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert "readinessProbe" not in container
+    assert job["spec"]["activeDeadlineSeconds"] == drain_job.DEADLINE_S
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert template["spec"]["securityContext"]["runAsNonRoot"] is True
     assert job["spec"]["backoffLimit"] == drain_job.BACKOFF_LIMIT
