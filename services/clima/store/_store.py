@@ -215,7 +215,9 @@ class Store:
         """Applies reports once each and counts dead letters set aside with them.
 
         Raises StoreUnavailableError when Valkey cannot take them now, StoreRejectedError when
-        it never will; nothing is applied then (the script is atomic).
+        it never will; nothing is applied then (the script checks every key it may write, its
+        type and its counts, before its first write: Valkey would not undo the writes of a
+        script that failed half-way).
         """
         if not reports and not dead_letters:
             return ApplyResult(0, 0)

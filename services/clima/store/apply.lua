@@ -9,7 +9,11 @@
 -- instead of 10 per report: far less to encode and parse).
 -- An id is new when `SET <seen key> 1 NX EX window` succeeds: one key per id, whatever the
 -- event time, so any resend within the window counts once at any clock time.
--- Returns {applied, duplicates}. Runs atomically: a batch is applied whole or not at all.
+-- Returns {applied, duplicates}. Whole or nothing: Valkey runs a script alone, but does not
+-- undo the writes of one that fails half-way, so everything a write could fail on (a key of
+-- another type, a count that is not a number) is checked first, for every key the batch may
+-- touch, and a batch that would fail gets an error reply (WRONGTYPE or NOTNUMBER, naming the
+-- key) before anything is written.
 local stream_maxlen = ARGV[1]
 local averages_maxlen = ARGV[2]
 local window = ARGV[3]
@@ -18,7 +22,62 @@ local dead_letters = tonumber(ARGV[5])
 local applied, duplicates = 0, 0
 local latest, weather_total, weather_local, intervals = {}, {}, {}, {}
 
-for i, r in ipairs(cjson.decode(ARGV[6])) do
+local rows = cjson.decode(ARGV[6])
+
+local function refuse(code, key, what)
+  return redis.error_reply(code .. ' ' .. key .. ' ' .. what .. ': the batch is not applied')
+end
+local function kind_of(key, wanted)
+  local found = redis.call('TYPE', key)['ok']
+  if found ~= 'none' and found ~= wanted then
+    return refuse('WRONGTYPE', key, 'holds a ' .. found .. ', not a ' .. wanted)
+  end
+end
+local function whole(key, field)
+  local value = redis.call('HGET', key, field)
+  if value and not string.match(value, '^%-?%d+$') then
+    return refuse('NOTNUMBER', key, 'field ' .. field .. ' is not an integer')
+  end
+end
+local function number(key, field)
+  local value = redis.call('HGET', key, field)
+  if value and not tonumber(value) then
+    return refuse('NOTNUMBER', key, 'field ' .. field .. ' is not a number')
+  end
+end
+local function check()
+  local problem = kind_of(KEYS[1], 'hash') or kind_of(KEYS[2], 'set')
+    or kind_of(KEYS[3], 'stream') or kind_of(KEYS[4], 'hash')
+    or whole(KEYS[4], 'applied') or whole(KEYS[4], 'duplicates')
+    or whole(KEYS[4], 'dead_letters')
+  if problem then return problem end
+  local done = {}
+  for _, r in ipairs(rows) do
+    local m, iv, weather = r[9], r[10], r[5]
+    for _, step in ipairs({
+      {KEYS[m], 'stream'}, {KEYS[m + 1], 'hash'}, {KEYS[m + 2], 'hash', weather},
+      {KEYS[iv], 'hash'}, {KEYS[1], 'hash', weather},
+    }) do
+      local key, kind, field = step[1], step[2], step[3]
+      local seen = key .. '\0' .. (field or '')
+      if not done[seen] then
+        done[seen] = true
+        problem = kind_of(key, kind) or (field and whole(key, field))
+        if problem then return problem end
+      end
+    end
+    if not done[KEYS[iv] .. '\0sums'] then
+      done[KEYS[iv] .. '\0sums'] = true
+      problem = number(KEYS[iv], 'temperature_sum') or number(KEYS[iv], 'humidity_sum')
+        or whole(KEYS[iv], 'count')
+      if problem then return problem end
+    end
+  end
+end
+local problem = check()
+if problem then return problem end
+
+for i, r in ipairs(rows) do
   local id, m, iv = r[1], r[9], r[10]
   if redis.call('SET', KEYS[4 + i], '1', 'NX', 'EX', window) then
     applied = applied + 1
