@@ -115,3 +115,23 @@ def test_a_counter_valkey_refuses_does_not_stop_the_consumer(
     reasons = asyncio.run(run())
     assert len(reasons) == 1
     assert "NOTNUMBER clima:stats field applied" in reasons[0]
+
+
+def test_a_batch_larger_than_one_run_counts_each_report_once(
+    infra: dict[str, str], store: valkey.Valkey
+) -> None:
+    """5,000 reports of one municipality (three script runs) are applied and counted once;
+    the same batch again is 5,000 duplicates."""
+    reports = [_report(f"big-{i}", 1) for i in range(5_000)]
+
+    async def run() -> list[tuple[int, int]]:
+        client = Store(StoreSettings(valkey_url=infra["VALKEY_SERVICE_URL"]))
+        try:
+            results = [await client.apply(reports), await client.apply(reports)]
+        finally:
+            await client.close()
+        return [(r.applied, r.duplicates) for r in results]
+
+    assert asyncio.run(run()) == [(5_000, 0), (0, 5_000)]
+    assert store.hget(STATS_HASH, "applied") == "5000"
+    assert store.xlen(stream_key(municipality_by_code(1).slug)) == 5_000  # under its cap

@@ -39,6 +39,9 @@ _SCRIPT = resources.files("clima.store").joinpath("apply.lua").read_text(encodin
 
 
 DEDUPE_WINDOW_S = 24 * 3600
+#: reports per script run: with ids of at most 64 characters its argument stays under 600 KB
+#: and one run well under the client's 5 s timeout (measured in docs/guarantees.md)
+MAX_APPLY_REPORTS = 2_000
 """The default W: covers client retries (seconds), redelivery after a crash (minutes) and
 the second copy in `both` mode while one consumer lags by up to a day; docs/guarantees.md."""
 _FIXED_KEYS = (
@@ -212,15 +215,33 @@ class Store:
         return client
 
     async def apply(self, reports: list[Report], dead_letters: int = 0) -> ApplyResult:
-        """Applies reports once each and counts dead letters set aside with them.
+        """Applies reports once each and counts dead letters set aside with them, at most
+        MAX_APPLY_REPORTS reports per script run: a consumer's batch of broker messages may
+        hold a million reports (500 messages of 2,000), which one run would take far past the
+        client's timeout and Valkey's memory head-room.
 
         Raises StoreUnavailableError when Valkey cannot take them now, StoreRejectedError when
-        it never will; nothing is applied then (the script checks every key it may write, its
-        type and its counts, before its first write: Valkey would not undo the writes of a
-        script that failed half-way).
+        it never will. Each run is whole or nothing (the script checks every key it may write,
+        its type and its counts, before its first write: Valkey would not undo the writes of
+        a script that failed half-way); runs before a failed one stay applied, and the
+        caller's retry counts their reports as duplicates. The dead letters are counted by
+        the last run.
         """
         if not reports and not dead_letters:
             return ApplyResult(0, 0)
+        applied = duplicates = 0
+        chunks = [
+            reports[i : i + MAX_APPLY_REPORTS] for i in range(0, len(reports), MAX_APPLY_REPORTS)
+        ]
+        for index, chunk in enumerate(chunks or [[]]):
+            last = index == max(len(chunks) - 1, 0)
+            result = await self._apply_once(chunk, dead_letters if last else 0)
+            applied += result.applied
+            duplicates += result.duplicates
+        return ApplyResult(applied, duplicates)
+
+    async def _apply_once(self, reports: list[Report], dead_letters: int) -> ApplyResult:
+        """One script run (see `apply`)."""
         s = self._settings
         try:
             keys, rows = _script_input(reports, s.interval_s)
