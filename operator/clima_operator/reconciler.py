@@ -24,6 +24,7 @@ from clima_operator.children import (
     Manifest,
     Owner,
     credentials,
+    kept_volumes,
     refused_change,
 )
 from clima_operator.errors import ClusterError, ConflictError, InvalidSpecError, RejectedError
@@ -344,6 +345,9 @@ class Reconciler:
             if refusal is not None:
                 rejected[key] = refusal
                 continue
+            kept = kept_volumes(manifest, before)  # the rest of the StatefulSet still applies
+            if kept is not None:
+                rejected[key] = kept
             try:
                 applied = self._apply_owned(manifest, before)
             except ConflictError:

@@ -31,7 +31,7 @@ from clima_operator.children._meta import (
     Manifest,
     Owner,
 )
-from clima_operator.children._store import refused_change
+from clima_operator.children._store import kept_volumes, refused_change
 
 __all__ = [
     "CHECKSUM_ANNOTATION",
@@ -45,6 +45,7 @@ __all__ = [
     "Owner",
     "components",
     "desired",
+    "kept_volumes",
     "refused_change",
 ]
 

@@ -23,6 +23,7 @@ from clima_operator.children._pods import (
     service,
     statefulset,
 )
+from clima_operator.children._quantity import quantity_bytes
 from clima_operator.spec import ManagedKafka, ManagedRabbitmq, ManagedValkey
 
 Managed = ManagedKafka | ManagedRabbitmq | ManagedValkey
@@ -149,4 +150,64 @@ def refused_change(manifest: Manifest, before: Manifest | None) -> str | None:
         f"cannot change in place ({reason}). Set it back to {have}; or move to a new {title}: "
         f"change spec.mode so that it leaves {title} (the operator drains it and removes it), "
         f"delete the claims data-{name}-*, then set the replicas and the mode back"
+    )
+
+
+#: the spec field of each store's settings, by component
+STORE_FIELDS = {"kafka": ("Kafka", "spec.kafka"), "rabbitmq": ("RabbitMQ", "spec.rabbitmq"),
+                "valkey": ("Valkey", "spec.valkey")}  # fmt: skip
+
+
+def _claims(statefulset: Manifest) -> dict[str, dict[str, Any]]:
+    templates = (statefulset.get("spec") or {}).get("volumeClaimTemplates") or []
+    return {t["metadata"]["name"]: t.get("spec") or {} for t in templates}
+
+
+def _size(claim: dict[str, Any]) -> str:
+    return str(((claim.get("resources") or {}).get("requests") or {}).get("storage", ""))
+
+
+def kept_volumes(manifest: Manifest, before: Manifest | None) -> str | None:
+    """A StatefulSet cannot change its claim templates in place (the API server refuses the
+    whole update): ``manifest`` keeps the size and class of the volumes ``before`` was made
+    with, in place, so every other change still applies. Returns what was kept and the way
+    to grow the volumes by hand; None when nothing had to be kept."""
+    if before is None or manifest.get("kind") != "StatefulSet":
+        return None
+    live = _claims(before)
+    wanted: list[str] = []
+    for name, claim in _claims(manifest).items():
+        had = live.get(name)
+        if had is None:
+            continue
+        size, was = _size(claim), _size(had)
+        same = size == was or (
+            quantity_bytes(size) is not None and quantity_bytes(size) == quantity_bytes(was)
+        )
+        if not same:
+            claim["resources"]["requests"]["storage"] = was
+            wanted.append(f"size {size} (the volumes have {was})")
+        asked, made = claim.get("storageClassName"), had.get("storageClassName")
+        if asked != made:
+            wanted.append(
+                f"storage class {asked or 'default'} (the volumes have {made or 'the default'})"
+            )
+            if made is None:
+                claim.pop("storageClassName", None)
+            else:
+                claim["storageClassName"] = made
+    if not wanted:
+        return None
+    component = manifest["metadata"].get("labels", {}).get(COMPONENT_LABEL, "")
+    title, field = STORE_FIELDS.get(component, (component, f"spec.{component}"))
+    name, namespace = manifest["metadata"]["name"], manifest["metadata"].get("namespace", "")
+    return (
+        f"{field}.managed.storage asks for {' and '.join(wanted)}: a StatefulSet cannot change "
+        f"its volumes in place, so {title} keeps them as they are. To grow them, where the "
+        f"StorageClass allows volume expansion: kubectl -n {namespace} patch pvc "
+        f'data-{name}-<ordinal> -p \'{{"spec":{{"resources":{{"requests":'
+        f'{{"storage":"<size>"}}}}}}}}\' for every pod, then kubectl -n {namespace} delete '
+        f"statefulset {name} --cascade=orphan (the pods keep running; the operator makes the "
+        f"StatefulSet again with the new size). A new class needs a new {title}: leave it by a "
+        f"mode change (it drains), delete the claims data-{name}-*, and come back"
     )

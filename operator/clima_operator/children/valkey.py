@@ -16,8 +16,7 @@ serving its empty set as the primary would make the replicas drop theirs.
 
 from __future__ import annotations
 
-import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from clima import wiring
@@ -32,6 +31,7 @@ from clima_operator.children._pods import (
     field_env,
     tcp_probe,
 )
+from clima_operator.children._quantity import quantity_bytes
 from clima_operator.children._store import (
     POD_NAME_ENV,
     config_object,
@@ -69,22 +69,6 @@ MAXMEMORY_SHARE = Decimal("0.75")
 limit must also hold: the append-only rewrite's forked child (copy-on-write pages), client
 buffers and allocator fragmentation. Above maxmemory Valkey refuses writes (``noeviction``),
 so the consumers hold and retry; the kernel never OOM-kills it into a reload loop."""
-_SUFFIXES = {
-    "": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-}  # fmt: skip
-_QUANTITY = re.compile(r"^([0-9.]+(?:[eE][-+]?[0-9]+)?)(|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)$")
-
-
-def quantity_bytes(quantity: str) -> int | None:
-    """A Kubernetes memory quantity in bytes, or None when it is not one this reads."""
-    match = _QUANTITY.match(quantity)
-    if match is None:
-        return None
-    try:
-        return int(Decimal(match.group(1)) * _SUFFIXES[match.group(2)])
-    except InvalidOperation:
-        return None
 
 
 def maxmemory_bytes(memory_limit: str | None) -> int | None:
