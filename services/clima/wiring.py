@@ -134,6 +134,8 @@ VALKEY_SENTINELS_ENV = Variable("VALKEY_SENTINELS")
 VALKEY_PRIMARY_ENV = Variable("VALKEY_PRIMARY_NAME")
 VALKEY_WAIT_REPLICAS_ENV = Variable("CLIMA_VALKEY_WAIT_REPLICAS")
 STREAM_MAXLEN_ENV = Variable("CLIMA_STREAM_MAXLEN")
+# W, the dedupe window in seconds (the first name the store read stays accepted)
+DEDUPE_WINDOW_ENV = Variable("CLIMA_DEDUPE_WINDOW_S", ("CLIMA_SEEN_TTL_S",))
 
 
 def quote_password(url: str | None, password: str | None) -> str | None:

@@ -23,12 +23,15 @@ def _process(
     broker: wiring.Broker,
     source: list[dict[str, Any]],
 ) -> Process:
-    retention = env(wiring.STREAM_MAXLEN_ENV.name, str(ctx.spec.retention.stream_max_len))
+    retention = [
+        env(wiring.STREAM_MAXLEN_ENV.name, str(ctx.spec.retention.stream_max_len)),
+        env(wiring.DEDUPE_WINDOW_ENV.name, str(ctx.spec.retention.dedupe_window_s)),
+    ]
     return Process(
         component=component,
         settings=settings,
         args=["consumer", broker],
-        env=[*source, *valkey_env(ctx), retention],
+        env=[*source, *valkey_env(ctx), *retention],
         ports=[port("http", HTTP_PORT)],
         liveness=http_probe("/healthz", "http"),
         # /readyz fails while the consumer holds a batch Valkey cannot take (full, away), or

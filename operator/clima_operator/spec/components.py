@@ -178,6 +178,9 @@ class NetworkPoliciesSpec(SpecModel):
     )
 
 
+_WINDOW = r"^[1-9][0-9]{0,5}(m|h|d)$"
+
+
 class RetentionSpec(SpecModel):
     """How much history Valkey keeps."""
 
@@ -187,3 +190,23 @@ class RetentionSpec(SpecModel):
         le=100_000_000,
         description="Approximate cap on entries of each municipality stream (XADD MAXLEN ~).",
     )
+    dedupe_window: Annotated[str, StringConstraints(pattern=_WINDOW)] = Field(
+        "24h",
+        description="W: a report sent again within this long of its first apply counts once, "
+        "whatever its event time (docs/guarantees.md). Minutes, hours or days: 90m, 24h, 7d; "
+        "at least 1h, at most 365d. Valkey keeps one key of about 140 bytes per id for W: "
+        "size its memory limit to at least (reports/s x W x 140 B + 16 MB) / 0.75.",
+    )
+
+    @model_validator(mode="after")
+    def _window_in_range(self) -> RetentionSpec:
+        if not 3600 <= self.dedupe_window_s <= 365 * 86400:
+            window = self.dedupe_window
+            raise ValueError(f"retention.dedupeWindow {window!r} must be from 1h to 365d")
+        return self
+
+    @property
+    def dedupe_window_s(self) -> int:
+        """W in seconds."""
+        number, unit = int(self.dedupe_window[:-1]), self.dedupe_window[-1]
+        return number * {"m": 60, "h": 3600, "d": 86400}[unit]

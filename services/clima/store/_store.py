@@ -17,7 +17,7 @@ from importlib import resources
 
 import orjson
 import valkey.asyncio as valkey
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from valkey.asyncio.sentinel import Sentinel
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
@@ -80,7 +80,7 @@ class StoreSettings(BaseSettings):
     dedupe_window_s: int = Field(
         default=DEDUPE_WINDOW_S,
         ge=3600,
-        validation_alias=AliasChoices("CLIMA_DEDUPE_WINDOW_S", "CLIMA_SEEN_TTL_S"),
+        validation_alias=wiring.DEDUPE_WINDOW_ENV.alias(),
         description="W: a resend of an id within this many seconds of its first apply counts "
         "once, whatever its event time (docs/guarantees.md)",
     )
