@@ -51,27 +51,27 @@ local function check()
     or whole(KEYS[4], 'applied') or whole(KEYS[4], 'duplicates')
     or whole(KEYS[4], 'dead_letters')
   if problem then return problem end
-  local done = {}
+  local places, intervals_seen, weathers = {}, {}, {}
   for _, r in ipairs(rows) do
-    local m, iv, weather = r[9], r[10], r[5]
-    for _, step in ipairs({
-      {KEYS[m], 'stream'}, {KEYS[m + 1], 'hash'}, {KEYS[m + 2], 'hash', weather},
-      {KEYS[iv], 'hash'}, {KEYS[1], 'hash', weather},
-    }) do
-      local key, kind, field = step[1], step[2], step[3]
-      local seen = key .. '\0' .. (field or '')
-      if not done[seen] then
-        done[seen] = true
-        problem = kind_of(key, kind) or (field and whole(key, field))
-        if problem then return problem end
-      end
-    end
-    if not done[KEYS[iv] .. '\0sums'] then
-      done[KEYS[iv] .. '\0sums'] = true
-      problem = number(KEYS[iv], 'temperature_sum') or number(KEYS[iv], 'humidity_sum')
-        or whole(KEYS[iv], 'count')
+    places[r[9]], intervals_seen[r[10]], weathers[r[5]] = true, true, true
+  end
+  for weather, _ in pairs(weathers) do
+    problem = whole(KEYS[1], weather)
+    if problem then return problem end
+  end
+  for m, _ in pairs(places) do
+    problem = kind_of(KEYS[m], 'stream') or kind_of(KEYS[m + 1], 'hash')
+      or kind_of(KEYS[m + 2], 'hash')
+    if problem then return problem end
+    for weather, _ in pairs(weathers) do
+      problem = whole(KEYS[m + 2], weather)
       if problem then return problem end
     end
+  end
+  for iv, _ in pairs(intervals_seen) do
+    problem = kind_of(KEYS[iv], 'hash') or number(KEYS[iv], 'temperature_sum')
+      or number(KEYS[iv], 'humidity_sum') or whole(KEYS[iv], 'count')
+    if problem then return problem end
   end
 end
 local problem = check()
