@@ -4,6 +4,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -87,8 +88,18 @@ class KafkaPublisher:
         if err.code() == KafkaError._ALL_BROKERS_DOWN:
             # deliveries in flight would wait up to message.timeout.ms for a broker: answer
             # them now; librdkafka may still deliver them, so their outcome is unknown
-            self._loop.call_soon_threadsafe(self._fail_pending, f"kafka: {err.str()}")
+            self._to_loop(self._fail_pending, f"kafka: {err.str()}")
         logger.warning("kafka: %s", err)
+
+    def _to_loop(self, callback: Callable[..., object], *args: object) -> None:
+        """Hands `callback` to the event loop from a librdkafka thread. Once the loop is
+        closed (the process is ending; a retired producer may still answer) nothing awaits
+        the answer any more, and it is dropped rather than raised in that thread."""
+        try:
+            self._loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:
+            if not self._loop.is_closed():
+                raise
 
     def _fail_pending(self, reason: str) -> None:
         for future in list(self._pending):
@@ -131,7 +142,7 @@ class KafkaPublisher:
             self._problem = "a partition has no leader"
             self._down.set()
             reason = "kafka: a partition has no leader"
-            self._loop.call_soon_threadsafe(self._fail_pending, reason)
+            self._to_loop(self._fail_pending, reason)
         elif self._timed_out_at > self._delivered_at:
             self._renew("deliveries time out while the brokers answer")
 
@@ -181,7 +192,7 @@ class KafkaPublisher:
         producer = self._producer
 
         def delivered(err: KafkaError | None, _msg: Any) -> None:
-            self._loop.call_soon_threadsafe(_settle, future, err)
+            self._to_loop(_settle, future, err)
             if producer is not self._producer:
                 return  # a replaced producer's late answers say nothing of the new one
             if err is None:

@@ -71,3 +71,13 @@ async def test_a_replaced_producers_messages_settle_as_unknown() -> None:
         assert publisher._timed_out_at == 0.0
     finally:
         await publisher.close(0.1)
+
+
+def test_an_answer_after_the_loop_closed_is_dropped_not_raised() -> None:
+    """A retired producer's flush may answer after the event loop is gone (the process is
+    ending): the answer is dropped in librdkafka's thread instead of raising there."""
+    loop = asyncio.new_event_loop()
+    publisher = KafkaPublisher.__new__(KafkaPublisher)
+    publisher._loop = loop
+    loop.close()
+    publisher._to_loop(print, "never printed")  # no RuntimeError: nothing awaits it
