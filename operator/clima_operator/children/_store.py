@@ -126,9 +126,13 @@ def store_objects(
 
 
 #: Stores whose member count cannot change in place, and why.
+#: each store's title and spec field, by component
+STORE_FIELDS = {"kafka": ("Kafka", "spec.kafka"), "rabbitmq": ("RabbitMQ", "spec.rabbitmq"),
+                "valkey": ("Valkey", "spec.valkey")}  # fmt: skip
+#: the stores whose member count cannot change in place, and why
 FIXED_MEMBERS = {
-    "kafka": ("Kafka", "spec.kafka", "its KRaft controller quorum is static"),
-    "rabbitmq": ("RabbitMQ", "spec.rabbitmq", "its queues' type is chosen when they are created"),
+    "kafka": "its KRaft controller quorum is static",
+    "rabbitmq": "its queues' type is chosen when they are created",
 }
 
 
@@ -138,12 +142,12 @@ def refused_change(manifest: Manifest, before: Manifest | None) -> str | None:
     if before is None or manifest.get("kind") != "StatefulSet":
         return None
     component = manifest["metadata"].get("labels", {}).get(COMPONENT_LABEL, "")
-    fixed = FIXED_MEMBERS.get(component)
+    reason = FIXED_MEMBERS.get(component)
     have = (before.get("spec") or {}).get("replicas")
     want = manifest["spec"].get("replicas")
-    if fixed is None or have is None or have == want:
+    if reason is None or have is None or have == want:
         return None
-    title, field, reason = fixed
+    title, field = STORE_FIELDS[component]
     name = manifest["metadata"]["name"]
     return (
         f"{field}.managed.replicas is {want}, but {title} runs {have} nodes and the count "
@@ -151,11 +155,6 @@ def refused_change(manifest: Manifest, before: Manifest | None) -> str | None:
         f"change spec.mode so that it leaves {title} (the operator drains it and removes it), "
         f"delete the claims data-{name}-*, then set the replicas and the mode back"
     )
-
-
-#: the spec field of each store's settings, by component
-STORE_FIELDS = {"kafka": ("Kafka", "spec.kafka"), "rabbitmq": ("RabbitMQ", "spec.rabbitmq"),
-                "valkey": ("Valkey", "spec.valkey")}  # fmt: skip
 
 
 def _claims(statefulset: Manifest) -> dict[str, dict[str, Any]]:

@@ -239,8 +239,6 @@ def build(ctx: Context) -> list[Manifest]:
     )
     config = config_object(ctx, COMPONENT, "Secret", rendered) if rendered else None
     inputs = {"env": variables, "command": command, "config": rendered}
-    if replicas > 1:  # a rotated cookie restarts the nodes
-        inputs["cookie"] = ctx.credentials.get(credentials.ERLANG_COOKIE)
     sidecars = [members_container(ctx, variables)] if replicas > 1 else []
     return store_objects(
         ctx, COMPONENT, ctx.spec.rabbitmq.managed, main,

@@ -229,13 +229,11 @@ class Store:
         """
         if not reports and not dead_letters:
             return ApplyResult(0, 0)
+        step = MAX_APPLY_REPORTS
+        chunks = [reports[i : i + step] for i in range(0, len(reports), step)] or [[]]
         applied = duplicates = 0
-        chunks = [
-            reports[i : i + MAX_APPLY_REPORTS] for i in range(0, len(reports), MAX_APPLY_REPORTS)
-        ]
-        for index, chunk in enumerate(chunks or [[]]):
-            last = index == max(len(chunks) - 1, 0)
-            result = await self._apply_once(chunk, dead_letters if last else 0)
+        for index, chunk in enumerate(chunks, start=1):
+            result = await self._apply_once(chunk, dead_letters if index == len(chunks) else 0)
             applied += result.applied
             duplicates += result.duplicates
         return ApplyResult(applied, duplicates)

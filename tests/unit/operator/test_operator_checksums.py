@@ -93,3 +93,11 @@ def test_a_rotated_password_rolls_every_pod_that_uses_it(
     old = _checksums(make_ctx({"mode": "both"}))
     new = _checksums(make_ctx({"mode": "both"}, credentials=rotated))
     assert {name for name in old if old[name] != new[name]} == users
+
+
+def test_a_rotated_erlang_cookie_rolls_the_rabbitmq_cluster_only(make_ctx: Build) -> None:
+    """The nodes of a cluster read the cookie from the Secret: a new one restarts them."""
+    spec = {"mode": "both", "rabbitmq": {"managed": {"replicas": 3}}}
+    old = _checksums(make_ctx(spec, credentials={**PASSWORDS, "rabbitmq-erlang-cookie": "a"}))
+    new = _checksums(make_ctx(spec, credentials={**PASSWORDS, "rabbitmq-erlang-cookie": "b"}))
+    assert {name for name in old if old[name] != new[name]} == {"demo-rabbitmq"}
