@@ -24,6 +24,7 @@ from clima_operator.children import (
     Manifest,
     Owner,
     credentials,
+    kafka_problem,
     kept_volumes,
     refused_change,
 )
@@ -166,6 +167,9 @@ class Reconciler:
                     "name the Clima image",
                 )
             self._check_secret_refs(owner, spec)
+            problem = kafka_problem(spec)
+            if problem is not None:
+                raise InvalidSpecError(*problem)
         except InvalidSpecError as error:
             self._report_invalid(body, error)
             return Outcome.INVALID

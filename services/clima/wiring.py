@@ -84,6 +84,7 @@ VALKEY_PORT = 6379
 
 KAFKA_TOPIC = "clima"
 KAFKA_PARTITIONS = 4  # whoever creates the topic first (writer or consumer) uses this count
+KAFKA_DEAD_PARTITIONS = 1  # of the dead-letter topic `<topic>.dead`
 RABBIT_QUEUE = "clima"
 # the Kafka consumers' group: the consumers join it, the writer reads its committed offsets
 # to measure the backlog

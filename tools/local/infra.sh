@@ -254,6 +254,8 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
+# retention by bytes is checked as often as the operator renders it for a managed Kafka
+log.retention.check.interval.ms=10000
 EOF
   [[ -f $d/kafka.log ]] && mv -f "$d/kafka.log" "$d/kafka.log.1"   # keep the previous run's log
   if [[ ! -f $d/data/meta.properties ]]; then

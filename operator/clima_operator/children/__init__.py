@@ -21,6 +21,7 @@ from clima_operator.children import (
     valkey,
     writer,
 )
+from clima_operator.children._disk import kafka_problem
 from clima_operator.children._meta import (
     CHECKSUM_ANNOTATION,
     COMPONENT_LABEL,
@@ -45,6 +46,7 @@ __all__ = [
     "Owner",
     "components",
     "desired",
+    "kafka_problem",
     "kept_volumes",
     "refused_change",
 ]

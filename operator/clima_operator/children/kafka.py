@@ -20,6 +20,7 @@ import hashlib
 from typing import Any
 
 from clima.wiring import KAFKA_PORT
+from clima_operator.children._disk import RETENTION_CHECK_MS, copies, kafka_disk
 from clima_operator.children._meta import Context, Manifest
 from clima_operator.children._pods import env, field_env, tcp_probe
 from clima_operator.children._store import (
@@ -55,12 +56,6 @@ def cluster_id(uid: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def copies(replicas: int) -> tuple[int, int]:
-    """(replication factor, min.insync.replicas) of a cluster of ``replicas`` nodes."""
-    factor = min(3, replicas)
-    return factor, 2 if factor >= 3 else 1
-
-
 def pod_host(ctx: Context, ordinal: int | str) -> str:
     """The stable DNS name of one Kafka pod (``ordinal`` may be a shell expansion)."""
     return pod_dns(ctx, COMPONENT, f"{ctx.owner.child(COMPONENT)}-{ordinal}")
@@ -91,6 +86,17 @@ def settings(ctx: Context) -> dict[str, str]:
         "share.coordinator.state.topic.replication.factor": "1",
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
+        **retention(ctx),
+    }
+
+
+def retention(ctx: Context) -> dict[str, str]:
+    """Retention by bytes sized to the volume (see :mod:`clima_operator.children._disk`)."""
+    disk = kafka_disk(ctx.spec)
+    return {
+        "log.retention.bytes": str(disk.retention),
+        "log.segment.bytes": str(disk.segment),
+        "log.retention.check.interval.ms": str(RETENTION_CHECK_MS),
     }
 
 
@@ -119,6 +125,7 @@ def cluster_settings(ctx: Context, replicas: int) -> dict[str, str]:
         "share.coordinator.state.topic.replication.factor": str(factor),
         "share.coordinator.state.topic.min.isr": str(insync),
         "group.initial.rebalance.delay.ms": "0",
+        **retention(ctx),
     }
 
 

@@ -7,12 +7,16 @@ from typing import Any
 from clima import wiring
 from clima_operator.children._clima import Process, clima_deployment
 from clima_operator.children._connections import kafka_bootstrap, rabbitmq_env
+from clima_operator.children._disk import kafka_disk, rabbit_backlog_bound
 from clima_operator.children._meta import Context, Manifest
 from clima_operator.children._pods import env, grpc_probe, http_probe, port, service
 
 COMPONENT = "writer"
 GRPC_PORT = wiring.WRITER_GRPC_PORT
 HTTP_PORT = wiring.WRITER_PROBE_PORT
+#: the writer's bounds in bytes, sized to the managed brokers' volumes
+KAFKA_BYTES_ENV = f"{wiring.WRITER_PREFIX}KAFKA_MAX_PARTITION_BACKLOG_BYTES"
+RABBIT_BYTES_ENV = f"{wiring.WRITER_PREFIX}RABBIT_MAX_BACKLOG_BYTES"
 
 
 def environment(ctx: Context) -> list[dict[str, Any]]:
@@ -26,8 +30,13 @@ def environment(ctx: Context) -> list[dict[str, Any]]:
     if ctx.spec.uses_kafka:
         values.append(env(wiring.KAFKA_BROKER_ENV.name, kafka_bootstrap(ctx)))
         values.append(env(wiring.KAFKA_PARTITIONS_ENV.name, str(ctx.spec.kafka.partitions)))
+        if ctx.spec.kafka.type == "managed":
+            bound = kafka_disk(ctx.spec).backlog_bound
+            values.append(env(KAFKA_BYTES_ENV, str(bound)))
     if ctx.spec.uses_rabbit:
         values.extend(rabbitmq_env(ctx))
+        if ctx.spec.rabbitmq.type == "managed":
+            values.append(env(RABBIT_BYTES_ENV, str(rabbit_backlog_bound(ctx.spec))))
     return values
 
 

@@ -76,6 +76,15 @@ class ManagedKafka(SpecModel):
         default_resources("250m", "768Mi", "1Gi"), description=RESOURCES_HELP
     )
     storage: Storage = Field(given(size="5Gi"), description=_STORAGE)
+    retention_bytes: Quantity | None = Field(
+        None,
+        description="Most bytes one copy of a partition keeps (Kafka's log.retention.bytes): "
+        "past it Kafka deletes the partition's oldest data, read or not, and the writer "
+        "refuses new reports (503, outcome refused) once a partition holds 3/4 of it not yet "
+        "applied. Unset: sized to the volume, 4/5 of storage.size shared among the partition "
+        "copies one node holds; more than that is refused. See docs/operator.md, "
+        '"Disks".',
+    )
     pod: PodSettings = Field(given(), description=POD_HELP)
 
 

@@ -102,18 +102,25 @@ def any_broker_up(stats: str | bytes) -> bool:
     return any(broker.get("state") == "UP" for broker in brokers.values())
 
 
-def kafka_backlog(
+def partition_backlogs(
     ends: Mapping[int, int], starts: Mapping[int, int], committed: Mapping[int, int]
-) -> int:
-    """Messages not yet consumed over all partitions: high watermark minus the committed
+) -> dict[int, int]:
+    """Messages not yet consumed in each partition: high watermark minus the committed
     offset, or minus the log start where the group has committed nothing."""
-    total = 0
+    backlogs: dict[int, int] = {}
     for partition, end in ends.items():
         done = committed.get(partition, _NO_OFFSET)
         if done < 0:
             done = starts.get(partition, 0)
-        total += max(0, end - done)
-    return total
+        backlogs[partition] = max(0, end - done)
+    return backlogs
+
+
+def kafka_backlog(
+    ends: Mapping[int, int], starts: Mapping[int, int], committed: Mapping[int, int]
+) -> int:
+    """Messages not yet consumed over all partitions (see `partition_backlogs`)."""
+    return sum(partition_backlogs(ends, starts, committed).values())
 
 
 def lag_reader(bootstrap: str, group: str) -> Consumer:
@@ -123,8 +130,14 @@ def lag_reader(bootstrap: str, group: str) -> Consumer:
 
 
 def group_lag(reader: Consumer, topic: str, timeout_s: float) -> int:
-    """Messages of `topic` the reader's group has not committed yet: what the writer's backlog
-    bound and the drain consumer read. Plain calls with timeouts, no futures: an admin
+    """Messages of `topic` the reader's group has not committed yet, over all partitions:
+    what the drain consumer reads (see `group_lags`)."""
+    return sum(group_lags(reader, topic, timeout_s).values())
+
+
+def group_lags(reader: Consumer, topic: str, timeout_s: float) -> dict[int, int]:
+    """Messages of each partition of `topic` the reader's group has not committed yet: what
+    the writer's backlog bounds read. Plain calls with timeouts, no futures: an admin
     client's futures left pending when Kafka stops answering crashed the process when the
     client was destroyed (raises KafkaException while the topic or the cluster does not
     answer)."""
@@ -138,4 +151,4 @@ def group_lag(reader: Consumer, topic: str, timeout_s: float) -> int:
     for tp in parts:
         low, high = reader.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
         starts[tp.partition], ends[tp.partition] = low, high
-    return kafka_backlog(ends, starts, committed)
+    return partition_backlogs(ends, starts, committed)

@@ -9,6 +9,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
+from clima import wiring
 from clima.common.kafka import (
     any_broker_up,
     client_config,
@@ -144,7 +145,7 @@ class KafkaSource:
         """Creates the work and dead-letter topics, waiting for Kafka if it is not up yet."""
         s = self._settings
         # the dead-letter topic has one partition: dead letters are rare and read by people
-        partitions = {s.kafka_topic: s.kafka_partitions, s.dead_topic: 1}
+        partitions = {s.kafka_topic: s.kafka_partitions, s.dead_topic: wiring.KAFKA_DEAD_PARTITIONS}
         await retry(
             "kafka: ensure topics",
             lambda: asyncio.to_thread(ensure_topics, s.kafka_broker, partitions),

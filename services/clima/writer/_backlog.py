@@ -11,7 +11,16 @@ consumers have not yet applied:
   group's committed offset (the log start where the group has committed nothing, as the
   consumers then read from the earliest).
 
-A batch routed to a broker whose last figure is over the bound is refused before anything
+Messages differ in size (one report, or a thousand of one municipality), and what fills a
+disk is bytes, so each broker may also have a bound in bytes, which the operator sizes to its
+volume: Kafka's applies to the fullest partition (retention deletes a partition's oldest data
+past `log.retention.bytes`, consumed or not, so no partition may hold that much unapplied),
+RabbitMQ's to the work queue. Neither broker tells its backlog in bytes through the calls the
+writer makes, so the figure is an estimate: the messages times the mean size of the messages
+this writer published to that broker lately (an exponential mean over about the last
+thousand). Until this writer has published to a broker, only its bound in messages applies.
+
+A batch routed to a broker whose last figure is over a bound is refused before anything
 is published (`BacklogFullError`, a refusal the api answers with 503 `"refused"`). The
 publish path only reads the cached figure; measuring never waits on it. A figure older than
 `stale_s` is not used: when measuring fails (the broker is away, the admin call hangs) the
@@ -24,14 +33,14 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from aio_pika.abc import AbstractChannel, AbstractConnection
 from prometheus_client import Counter, Gauge
 
 from clima.common.amqp import ERRORS, AmqpLink, queue_depth
-from clima.common.kafka import group_lag, lag_reader
+from clima.common.kafka import group_lags, lag_reader
 from clima.writer.settings import WriterSettings
 
 logger = logging.getLogger(__name__)
@@ -41,6 +50,12 @@ BACKLOG = Gauge(
     "Messages a broker holds that the consumers have not applied yet, as last measured",
     ["broker"],
 )
+BACKLOG_BYTES = Gauge(
+    "clima_writer_backlog_bytes",
+    "Estimated bytes not yet applied that the broker's bound in bytes reads: Kafka's fullest "
+    "partition, RabbitMQ's work queue (messages times the mean size published lately)",
+    ["broker"],
+)
 MEASURE_FAILURES = Counter(
     "clima_writer_backlog_measure_failures_total",
     "Backlog measurements that failed (no figure; a stale one is not used to refuse)",
@@ -48,27 +63,42 @@ MEASURE_FAILURES = Counter(
 )
 # how long one Kafka measurement may take before it is abandoned with its admin client
 KAFKA_CALL_TIMEOUT_S = 5.0
+#: weight of one message in the mean message size (about the last 1/SIZE_WEIGHT messages count)
+SIZE_WEIGHT = 0.001
 
 
 @dataclass(frozen=True, slots=True)
 class Figure:
-    """One measurement: messages not yet applied, and when (monotonic seconds)."""
+    """One measurement: messages not yet applied, those of the fullest partition (the
+    work queue's, for RabbitMQ), and when (monotonic seconds)."""
 
     messages: int
     at: float
+    fullest: int = -1
+
+    @property
+    def largest(self) -> int:
+        """Messages of the fullest partition, or all of them where there is one queue."""
+        return self.messages if self.fullest < 0 else self.fullest
 
 
 class Backlog:
-    """The latest figure of each broker and the bound; `refusal()` is what the writer asks."""
+    """The latest figure of each broker and the bounds; `refusal()` is what the writer asks."""
 
     def __init__(
-        self, bound: int, stale_s: float, clock: Callable[[], float] = time.monotonic
+        self,
+        bound: int,
+        stale_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        byte_bounds: Mapping[str, int] | None = None,
     ) -> None:
         self._bound = bound
+        self._byte_bounds = {b: n for b, n in (byte_bounds or {}).items() if n}
         self._stale_s = stale_s
         self._clock = clock
         self._figures: dict[str, Figure] = {}
-        self._over: set[str] = set()
+        self._sizes: dict[str, float] = {}
+        self._over: dict[str, str] = {}
         self._failing: dict[str, str] = {}
         self._lock = threading.Lock()  # figures come from a thread (Kafka) and the loop
 
@@ -77,30 +107,50 @@ class Backlog:
         """Messages a broker may hold unapplied before new reports are refused (0: no bound)."""
         return self._bound
 
-    def record(self, broker: str, messages: int) -> None:
-        """Keeps a new figure; logs when the broker passes the bound or falls back under it."""
-        BACKLOG.labels(broker).set(messages)
+    @property
+    def measures(self) -> bool:
+        """Whether any bound needs figures."""
+        return bool(self._bound or self._byte_bounds)
+
+    def published(self, broker: str, sizes: Sequence[int]) -> None:
+        """Folds the sizes of messages just published to `broker` into its mean size."""
+        if not sizes or broker not in self._byte_bounds:
+            return
+        batch_mean = sum(sizes) / len(sizes)
         with self._lock:
-            self._figures[broker] = Figure(messages, self._clock())
+            mean = self._sizes.get(broker)
+            if mean is None:
+                self._sizes[broker] = batch_mean
+            else:
+                weight = 1.0 - (1.0 - SIZE_WEIGHT) ** len(sizes)
+                self._sizes[broker] = mean + (batch_mean - mean) * weight
+
+    def mean_size(self, broker: str) -> float | None:
+        """The mean size of the messages published lately to `broker`, when known."""
+        return self._sizes.get(broker)
+
+    def record(self, broker: str, messages: int, fullest: int = -1) -> None:
+        """Keeps a new figure (`fullest`: messages of the fullest partition, where there are
+        partitions); logs when the broker passes a bound or falls back under it."""
+        BACKLOG.labels(broker).set(messages)
+        figure = Figure(messages, self._clock(), fullest)
+        estimate = self._bytes(broker, figure)
+        if estimate is not None:
+            BACKLOG_BYTES.labels(broker).set(estimate)
+        with self._lock:
+            self._figures[broker] = figure
             if self._failing.pop(broker, None) is not None:
                 logger.info("backlog: %s measured again (%d messages)", broker, messages)
-            over = bool(self._bound) and messages > self._bound
-            if over and broker not in self._over:
-                self._over.add(broker)
-                logger.warning(
-                    "backlog: %s holds %d messages not yet applied, over the bound of %d: "
-                    "refusing new reports for it until the consumers catch up",
-                    broker,
-                    messages,
-                    self._bound,
-                )
-            elif not over and broker in self._over:
-                self._over.discard(broker)
+            why = self._why(broker, figure)
+            if why is not None and broker not in self._over:
+                self._over[broker] = why
+                logger.warning("%s: refusing new reports for it until the consumers catch up", why)
+            elif why is None and broker in self._over:
+                del self._over[broker]
                 logger.info(
-                    "backlog: %s down to %d messages (bound %d): accepting again",
+                    "backlog: %s down to %d messages, under its bounds: accepting again",
                     broker,
                     messages,
-                    self._bound,
                 )
 
     def failed(self, broker: str, why: str) -> None:
@@ -125,18 +175,38 @@ class Backlog:
         return found
 
     def refusal(self, brokers: Iterable[str]) -> str | None:
-        """Why a batch for `brokers` must be refused now (a fresh figure over the bound), or
+        """Why a batch for `brokers` must be refused now (a fresh figure over a bound), or
         None. Reads only what was measured: never waits."""
-        if not self._bound:
+        if not self.measures:
             return None
         for broker in sorted(brokers):
             found = self.figure(broker)
-            if found is not None and found.messages > self._bound:
-                return (
-                    f"backlog: {broker} holds {found.messages} messages not yet applied, over "
-                    f"the bound of {self._bound} (the consumers are behind; is Valkey full?)"
-                )
+            why = None if found is None else self._why(broker, found)
+            if why is not None:
+                return why
         return None
+
+    def _bytes(self, broker: str, figure: Figure) -> int | None:
+        mean = self._sizes.get(broker)
+        return None if mean is None else int(figure.largest * mean)
+
+    def _why(self, broker: str, figure: Figure) -> str | None:
+        if self._bound and figure.messages > self._bound:
+            return (
+                f"backlog: {broker} holds {figure.messages} messages not yet applied, over "
+                f"the bound of {self._bound} (the consumers are behind; is Valkey full?)"
+            )
+        limit = self._byte_bounds.get(broker, 0)
+        estimate = self._bytes(broker, figure)
+        if not limit or estimate is None or estimate <= limit:
+            return None
+        where = "its fullest partition holds" if figure.fullest >= 0 else "it holds"
+        return (
+            f"backlog: {broker} is filling its disk: {where} about {estimate} bytes not yet "
+            f"applied ({figure.largest} messages of about {estimate // max(1, figure.largest)} "
+            f"bytes), over the bound of {limit} bytes sized to its volume (the consumers are "
+            "behind; is Valkey full?)"
+        )
 
 
 # ------------------------------------------------------------------ Kafka
@@ -171,11 +241,12 @@ class KafkaBacklogProbe:
         if self._asker is not None and self._asker.is_alive():
             self._backlog.failed("kafka", "the previous measurement has not returned yet")
             return
-        answers: list[int | BaseException] = []
+        answers: list[tuple[int, int] | BaseException] = []
 
         def ask() -> None:
             try:
-                answers.append(group_lag(self._reader, self._topic, 1.0))
+                lags = group_lags(self._reader, self._topic, 1.0)
+                answers.append((sum(lags.values()), max(lags.values(), default=0)))
             except Exception as exc:  # every failure means only "no figure this time"
                 answers.append(exc)
 
@@ -187,7 +258,7 @@ class KafkaBacklogProbe:
         elif isinstance(answers[0], BaseException):
             self._backlog.failed("kafka", _describe(answers[0]))
         else:
-            self._backlog.record("kafka", answers[0])
+            self._backlog.record("kafka", *answers[0])
 
     def close(self) -> None:
         """Stops measuring; closes the client unless a call still holds it."""
@@ -259,10 +330,14 @@ class Probes:
     """The measurements of the brokers of a mode, and the Backlog they feed."""
 
     def __init__(self, settings: WriterSettings, brokers: Iterable[str]) -> None:
-        self.backlog = Backlog(settings.max_backlog_messages, settings.backlog_stale_s)
+        self.backlog = Backlog(
+            settings.max_backlog_messages,
+            settings.backlog_stale_s,
+            byte_bounds=settings.byte_bounds,
+        )
         self._kafka: KafkaBacklogProbe | None = None
         self._rabbit: RabbitBacklogProbe | None = None
-        if not settings.max_backlog_messages:
+        if not self.backlog.measures:
             return  # no bound: nothing to measure
         wanted = set(brokers)
         if "kafka" in wanted:

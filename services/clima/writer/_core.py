@@ -40,9 +40,12 @@ class Publisher(Protocol):
 
 
 class Gate(Protocol):
-    """What the writer asks before publishing: why these brokers must refuse now, or None."""
+    """What the writer asks before publishing: why these brokers must refuse now, or None;
+    and what it tells after: the sizes of the messages a broker confirmed."""
 
     def refusal(self, brokers: Iterable[str]) -> str | None: ...
+
+    def published(self, broker: str, sizes: Sequence[int]) -> None: ...
 
 
 class InvalidReportError(ValueError):
@@ -112,10 +115,15 @@ class Writer:
         refusal = self._gate.refusal(routed) if self._gate is not None else None
         if refusal is not None:
             raise BacklogFullError(refusal)
+        batches = {b: messages(batch) for b, batch in routed.items()}
         sends: list[Callable[[], Awaitable[None]]] = [
-            _bind(self._publishers[b], messages(batch)) for b, batch in routed.items()
+            _bind(self._publishers[b], batch) for b, batch in batches.items()
         ]
         results = await asyncio.gather(*(send() for send in sends), return_exceptions=True)
+        if self._gate is not None:
+            for (broker, batch), result in zip(batches.items(), results, strict=True):
+                if not isinstance(result, BaseException):
+                    self._gate.published(broker, [len(k) + len(v) for k, v in batch])
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             if not all(isinstance(f, BrokerUnavailableError) for f in failures):

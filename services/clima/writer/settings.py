@@ -39,6 +39,21 @@ class WriterSettings(wiring.BrokerSettings):
         description="refuse new reports (503 refused) while a broker of the mode holds more "
         "messages than this not yet applied by the consumers; 0: no bound, nothing measured",
     )
+    kafka_max_partition_backlog_bytes: int = Field(
+        default=0,
+        ge=0,
+        description="refuse new Kafka reports (503 refused) while one partition of the topic "
+        "holds more bytes than this not yet applied (its messages times the mean size of "
+        "what this writer published); keep it under the topic's retention.bytes, which "
+        "deletes the oldest data whether or not it was consumed. 0: no bound in bytes",
+    )
+    rabbit_max_backlog_bytes: int = Field(
+        default=0,
+        ge=0,
+        description="refuse new RabbitMQ reports (503 refused) while the work queue holds "
+        "more bytes than this not yet applied (its messages times the mean size of what this "
+        "writer published), so its disk does not fill. 0: no bound in bytes",
+    )
     backlog_interval_s: float = Field(
         default=1.0, gt=0, le=60, description="how often each broker's backlog is measured"
     )
@@ -46,6 +61,16 @@ class WriterSettings(wiring.BrokerSettings):
         default=10.0, gt=0, le=600, description="a backlog figure older than this never refuses"
     )
     log_level: str = "INFO"
+
+    @property
+    def byte_bounds(self) -> dict[str, int]:
+        """The bound in bytes of each broker that has one (Kafka's is per partition)."""
+        bounds = {
+            wiring.KAFKA: self.kafka_max_partition_backlog_bytes,
+            wiring.RABBIT: self.rabbit_max_backlog_bytes,
+        }
+        return {broker: bound for broker, bound in bounds.items() if bound}
+
     log_json: bool = False
 
     @model_validator(mode="after")

@@ -9,14 +9,14 @@ from clima_unit_support import sample_reports
 from prometheus_client import REGISTRY
 from pydantic import ValidationError
 
-from clima.common.kafka import kafka_backlog
+from clima.common.kafka import kafka_backlog, partition_backlogs
 from clima.common.limits import InFlight
 from clima.common.upstream import Upstream
 from clima.contract import ReportBatch, add_writer_service
 from clima.contract.outcome import REFUSED, outcome_of
 from clima.writer._backlog import Backlog
 from clima.writer._core import Writer
-from clima.writer.errors import BacklogFullError, BrokerRefusedError
+from clima.writer.errors import BacklogFullError, BrokerRefusedError, BrokerUnavailableError
 from clima.writer.server import ReportWriterService
 from clima.writer.settings import WriterSettings
 
@@ -86,9 +86,9 @@ def test_crossing_the_bound_is_logged_once_each_way(caplog: pytest.LogCaptureFix
             backlog.record("kafka", figure)
     texts = [r.getMessage() for r in caplog.records]
     assert texts == [
-        "backlog: kafka holds 11 messages not yet applied, over the bound of 10: refusing new "
-        "reports for it until the consumers catch up",
-        "backlog: kafka down to 9 messages (bound 10): accepting again",
+        "backlog: kafka holds 11 messages not yet applied, over the bound of 10 (the consumers "
+        "are behind; is Valkey full?): refusing new reports for it until the consumers catch up",
+        "backlog: kafka down to 9 messages, under its bounds: accepting again",
     ]
 
 
@@ -104,6 +104,67 @@ def test_kafka_backlog_sums_end_minus_committed_or_log_start() -> None:
     starts = {1: 20, 2: 0}
     committed = {0: 90, 1: -1001}
     assert kafka_backlog(ends, starts, committed) == 10 + 30 + 7
+    assert partition_backlogs(ends, starts, committed) == {0: 10, 1: 30, 2: 7}
+
+
+def test_bytes_bound_reads_the_fullest_partition_times_the_mean_size() -> None:
+    """Kafka's bound in bytes refuses when its fullest partition, at the mean size of what
+    was published, passes it; nothing is refused by bytes before a size is known."""
+    backlog = Backlog(bound=0, stale_s=5, clock=Clock(), byte_bounds={"kafka": 10_000})
+    assert backlog.measures
+    backlog.record("kafka", 1_000, fullest=100)
+    assert backlog.refusal(["kafka"]) is None  # no size known yet
+    backlog.published("kafka", [200] * 10)
+    assert backlog.mean_size("kafka") == 200
+    backlog.record("kafka", 1_000, fullest=100)
+    why = backlog.refusal(["kafka"])
+    assert why is not None
+    assert "kafka is filling its disk: its fullest partition holds about 20000 bytes" in why
+    assert "(100 messages of about 200 bytes), over the bound of 10000 bytes" in why
+    backlog.record("kafka", 1_000, fullest=50)  # 10,000 bytes: at the bound, not over it
+    assert backlog.refusal(["kafka"]) is None
+    assert REGISTRY.get_sample_value("clima_writer_backlog_bytes", {"broker": "kafka"}) == 10_000
+
+
+def test_rabbit_bytes_bound_reads_the_whole_queue() -> None:
+    """RabbitMQ has one queue: its bound in bytes reads every message it holds."""
+    backlog = Backlog(bound=1_000, stale_s=5, clock=Clock(), byte_bounds={"rabbit": 10_000})
+    backlog.published("rabbit", [100, 300])
+    backlog.record("rabbit", 51)
+    why = backlog.refusal(["kafka", "rabbit"])
+    assert why is not None
+    assert "rabbit is filling its disk: it holds about 10200 bytes not yet applied" in why
+    assert backlog.refusal(["kafka"]) is None
+
+
+def test_mean_size_follows_the_recent_messages() -> None:
+    """After a few thousand large messages the mean is theirs, whatever came before."""
+    backlog = Backlog(bound=0, stale_s=5, byte_bounds={"kafka": 1})
+    backlog.published("kafka", [100] * 1_000)
+    for _ in range(50):
+        backlog.published("kafka", [100_000] * 100)
+    mean = backlog.mean_size("kafka")
+    assert mean is not None
+    assert 99_000 < mean <= 100_000
+    backlog.published("rabbit", [5])  # a broker without a bound in bytes keeps no size
+    assert backlog.mean_size("rabbit") is None
+
+
+async def test_writer_tells_the_gate_what_each_broker_confirmed() -> None:
+    """Sizes of confirmed messages reach the gate; a broker that failed tells nothing."""
+
+    class Failing(FakePublisher):
+        async def publish(self, messages: list[tuple[bytes, bytes]]) -> None:
+            raise BrokerUnavailableError("rabbit: no confirm")
+
+    backlog = Backlog(bound=0, stale_s=5, byte_bounds={"kafka": 10**9, "rabbit": 10**9})
+    kafka = FakePublisher()
+    writer = Writer("both", {"kafka": kafka, "rabbit": Failing()}, gate=backlog)
+    with pytest.raises(BrokerUnavailableError):
+        await writer.write(sample_reports(4))
+    sizes = [len(key) + len(value) for key, value in kafka.published[0]]
+    assert backlog.mean_size("kafka") == sum(sizes) / len(sizes)
+    assert backlog.mean_size("rabbit") is None
 
 
 async def test_writer_refuses_before_publishing_when_the_gate_says_so() -> None:
@@ -157,6 +218,14 @@ def test_settings_default_bound_and_consumer_group(monkeypatch: pytest.MonkeyPat
     settings = WriterSettings()
     assert settings.max_backlog_messages == 100_000
     assert settings.kafka_group == "team-a"
+    assert settings.byte_bounds == {}
+
+
+def test_settings_bounds_in_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each broker's bound in bytes has its variable; 0 means none."""
+    monkeypatch.setenv("CLIMA_WRITER_KAFKA_MAX_PARTITION_BACKLOG_BYTES", "3000000")
+    monkeypatch.setenv("CLIMA_WRITER_RABBIT_MAX_BACKLOG_BYTES", "0")
+    assert WriterSettings().byte_bounds == {"kafka": 3_000_000}
 
 
 @pytest.mark.parametrize(
