@@ -33,6 +33,8 @@ REJOIN_TIMEOUT_S = 30.0
 POLL_STALL_S = 120.0
 _QUERY_TIMEOUT_S = 5.0
 STATS_EVERY_MS = 1_000
+#: messages taken from librdkafka's queue at a time while a batch fills
+TAKE_CHUNK = 20
 
 
 class KafkaSource:
@@ -53,27 +55,33 @@ class KafkaSource:
         librdkafka's statistics, every STATS_EVERY_MS, served by the consumer's poll)."""
 
     def _new_consumer(self) -> Consumer:
+        return Consumer(self.consumer_config())
+
+    def consumer_config(self) -> dict[str, Any]:
+        """The group member's librdkafka configuration."""
         settings = self._settings
-        return Consumer(
-            {
-                **client_config(settings.kafka_broker),
-                "group.id": settings.kafka_group,
-                "statistics.interval.ms": STATS_EVERY_MS,
-                "stats_cb": self._on_stats,
-                # offsets are stored only once Valkey has a batch, and committed from there
-                # in the background: a commit never blocks consuming (a synchronous commit
-                # can wait without bound while the group coordinator is away); a crash
-                # replays at most the last second, which the ids count once
-                "enable.auto.offset.store": False,
-                "enable.auto.commit": True,
-                "auto.commit.interval.ms": 1_000,
-                "auto.offset.reset": "earliest",
-                "max.poll.interval.ms": 600_000,
-                # a killed member keeps its partitions until its session expires (default 45 s)
-                "session.timeout.ms": 10_000,
-                "heartbeat.interval.ms": 3_000,
-            }
-        )
+        return {
+            **client_config(settings.kafka_broker),
+            "group.id": settings.kafka_group,
+            "statistics.interval.ms": STATS_EVERY_MS,
+            "stats_cb": self._on_stats,
+            # offsets are stored only once Valkey has a batch, and committed from there
+            # in the background: a commit never blocks consuming (a synchronous commit
+            # can wait without bound while the group coordinator is away); a crash
+            # replays at most the last second, which the ids count once
+            "enable.auto.offset.store": False,
+            "enable.auto.commit": True,
+            "auto.commit.interval.ms": 1_000,
+            "auto.offset.reset": "earliest",
+            "max.poll.interval.ms": 600_000,
+            # a killed member keeps its partitions until its session expires (default 45 s)
+            "session.timeout.ms": 10_000,
+            "heartbeat.interval.ms": 3_000,
+            # what is fetched ahead is bounded in bytes (librdkafka's default is 64 MiB
+            # queued plus 50 MiB per fetch): memory stays bounded on any backlog
+            "queued.max.messages.kbytes": settings.prefetch_bytes // 1024,
+            "fetch.max.bytes": settings.prefetch_bytes,
+        }
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consumes until `stop` is set, then commits what was applied and closes."""
@@ -169,9 +177,21 @@ class KafkaSource:
                 return []
             if self._settings.linger_s:
                 time.sleep(self._settings.linger_s)  # in the worker thread: let a batch gather
-            return [first, *self._consumer.consume(self._settings.max_batch_messages - 1, 0)]
+            return self._fill([first])
         finally:
             self._polling_since = None
+
+    def _fill(self, batch: list[Any]) -> list[Any]:
+        """Adds what is already fetched, in chunks, until the batch holds max_batch_messages
+        or max_batch_bytes (the last chunk may pass the bytes by less than one chunk)."""
+        most, size = self._settings.max_batch_messages, sum(map(_size, batch))
+        while len(batch) < most and size < self._settings.max_batch_bytes:
+            chunk = self._consumer.consume(min(TAKE_CHUNK, most - len(batch)), 0)
+            if not chunk:
+                break
+            batch.extend(chunk)
+            size += sum(map(_size, chunk))
+        return batch
 
     async def _handle(self, messages: list[Any], stop: asyncio.Event) -> None:
         payloads = []
@@ -273,3 +293,8 @@ async def _bounded(call: Callable[[], object], timeout_s: float, what: str) -> N
         await asyncio.wait_for(done.wait(), timeout_s)
     except TimeoutError:
         logger.error("%s did not finish in %.0fs; going on without it", what, timeout_s)
+
+
+def _size(message: Any) -> int:
+    value = message.value()
+    return len(value) if value else 0

@@ -114,8 +114,10 @@ class RabbitSource:
         batch = [first]
         if self._settings.linger_s and inbox.empty() and not stop.is_set():
             await asyncio.sleep(self._settings.linger_s)
-        while len(batch) < self._settings.max_batch_messages and not inbox.empty():
+        most, size = self._settings.max_batch_messages, len(first.body)
+        while len(batch) < most and size < self._settings.max_batch_bytes and not inbox.empty():
             batch.append(inbox.get_nowait())
+            size += len(batch[-1].body)
         return batch
 
     async def _handle(

@@ -13,6 +13,17 @@ class ConsumerSettings(wiring.BrokerSettings):
     model_config = SettingsConfigDict(env_prefix=wiring.CONSUMER_PREFIX, extra="ignore")
 
     max_batch_messages: int = Field(default=500, ge=1, description="broker messages per apply")
+    max_batch_bytes: int = Field(
+        default=2 * 2**20,
+        ge=1,
+        description="broker message bytes per apply (a batch takes at least one message): "
+        "bounds the reports decoded at once, whatever the size of the messages",
+    )
+    prefetch_bytes: int = Field(
+        default=16 * 2**20,
+        ge=2**20,
+        description="Kafka: bytes librdkafka fetches ahead of the batch being applied",
+    )
     linger_s: float = Field(default=0.005, ge=0, description="wait for more messages per batch")
     prefetch: int = Field(default=1000, ge=1, description="RabbitMQ unacked deliveries in flight")
     drain: bool = Field(
