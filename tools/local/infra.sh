@@ -8,6 +8,7 @@
 #   tools/local/infra.sh start|stop component...        same as up/down for chosen ones
 #   tools/local/infra.sh status                         one line per component
 #   tools/local/infra.sh config                         state folder, env file and ports, key=value
+#   tools/local/infra.sh rabbitmqctl ARGS...            rabbitmqctl on the local RabbitMQ
 #
 # Components: kafka rabbit valkey (default: all three).
 # After `up`, source "$CLIMA_STATE_DIR/infra/env" for KAFKA_BROKER, RABBITMQ_URL,
@@ -509,6 +510,7 @@ main() {
     down|stop) cmd_down "$@" ;;
     status) cmd_status ;;
     config) cmd_config ;;
+    rabbitmqctl) rabbitmqctl "$@" ;;
     *) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
        [[ $cmd == -h || $cmd == --help || $cmd == help ]] ;;
   esac

@@ -12,6 +12,25 @@ from clima.writer.errors import BrokerUnavailableError
 
 logger = logging.getLogger(__name__)
 CONTENT_TYPE = "application/x-protobuf; proto=clima.v1.ReportBatch"
+BLOCKED = (
+    "blocked by the broker: a resource alarm (free disk under disk_free_limit, or memory over "
+    "vm_memory_high_watermark); publishing resumes when it clears"
+)
+#: aiormq keeps whether the broker blocked the connection in this event (set: not blocked)
+#: and offers no public way to read it; uv.lock pins the version this was read from
+_UNBLOCKED_ATTRIBUTE = "_Connection__connection_unblocked"
+
+
+def _unblocked_event(connection: AbstractConnection) -> asyncio.Event | None:
+    """The event aiormq clears while the broker blocks `connection`, or None (then blocked
+    connections are seen only as publishes that time out, 503 "unknown")."""
+    transport = getattr(connection, "transport", None)
+    underlay = getattr(transport, "connection", None)
+    event = getattr(underlay, _UNBLOCKED_ATTRIBUTE, None)
+    if isinstance(event, asyncio.Event):
+        return event
+    logger.warning("rabbitmq: cannot see whether the broker blocks publishing (aiormq changed)")
+    return None
 
 
 class RabbitPublisher:
@@ -26,6 +45,7 @@ class RabbitPublisher:
         self._link: AmqpLink[AbstractChannel] = AmqpLink(url, "rabbitmq", self._setup, self._check)
         self._stop = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
+        self._unblocked: asyncio.Event | None = None  # cleared while the broker blocks us
 
     def start(self) -> None:
         """Connects in the background and again after every loss; publishing fails fast
@@ -39,6 +59,7 @@ class RabbitPublisher:
         # its confirm: raise it, never count it as confirmed
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await declare_queues(channel, self._queue, self._queue_type)
+        self._unblocked = _unblocked_event(connection)
         return channel
 
     async def _check(self, channel: AbstractChannel) -> None:
@@ -47,9 +68,16 @@ class RabbitPublisher:
 
     @property
     def healthy(self) -> bool:
-        """True while the connection and its channel are open."""
+        """True while the connection and its channel are open and the broker takes
+        publishes (it blocks every publishing connection during a disk or memory alarm)."""
         channel = self._link.session
-        return channel is not None and not channel.is_closed
+        return channel is not None and not channel.is_closed and not self.blocked
+
+    @property
+    def blocked(self) -> bool:
+        """True while the broker has blocked this connection (connection.blocked): a
+        publish would wait, unanswered, until the alarm clears."""
+        return self._unblocked is not None and not self._unblocked.is_set()
 
     @property
     def alive(self) -> bool:
@@ -59,7 +87,11 @@ class RabbitPublisher:
     @property
     def problem(self) -> str:
         """Why the broker is unusable now ('' when it is usable)."""
-        return "" if self.healthy else self._link.problem or "channel closed"
+        if self.healthy:
+            return ""
+        if self.blocked:
+            return BLOCKED
+        return self._link.problem or "channel closed"
 
     async def publish(self, messages: list[tuple[bytes, bytes]]) -> None:
         """Returns once the broker confirmed every message (persisted to its durable queue)."""
