@@ -41,6 +41,21 @@ CHECK_EVERY_S = 2.0
 ERRORS = (*CONNECTION_EXCEPTIONS, TimeoutError)
 
 S = TypeVar("S")
+#: aiormq keeps whether the broker blocked a connection (connection.blocked, sent during a
+#: disk or memory alarm) in this event, set while not blocked, and offers no public way to
+#: read it; uv.lock pins the version this was read from
+_UNBLOCKED_ATTRIBUTE = "_Connection__connection_unblocked"
+
+
+def unblocked_event(connection: AbstractConnection) -> asyncio.Event | None:
+    """The event aiormq clears while the broker blocks `connection`, or None when this aiormq
+    keeps it elsewhere (a block is then seen only as calls that time out)."""
+    underlay = getattr(getattr(connection, "transport", None), "connection", None)
+    event = getattr(underlay, _UNBLOCKED_ATTRIBUTE, None)
+    if isinstance(event, asyncio.Event):
+        return event
+    logger.warning("rabbitmq: cannot see whether the broker blocks the connection")
+    return None
 
 
 def with_heartbeat(url: str, heartbeat_s: int = HEARTBEAT_S) -> str:
@@ -71,12 +86,20 @@ class AmqpLink(Generic[S]):
         self._session: S | None = None
         self._lost = asyncio.Event()
         self._up = asyncio.Event()
+        self._unblocked: asyncio.Event | None = None
         self.problem = "not connected yet"
 
     @property
     def session(self) -> S | None:
         """The current session, None while disconnected."""
         return self._session
+
+    @property
+    def blocked(self) -> bool:
+        """True while the broker blocks the connection (a resource alarm: free disk under
+        disk_free_limit, or memory over its watermark): every call on it waits, unanswered,
+        until the alarm clears."""
+        return self._unblocked is not None and not self._unblocked.is_set()
 
     async def wait_session(self, stop: asyncio.Event) -> S | None:
         """The session once there is one; None when `stop` is set first."""
@@ -133,8 +156,8 @@ class AmqpLink(Generic[S]):
         while not (stop.is_set() or self._lost.is_set()):
             await _wait(stop, CHECK_EVERY_S, self._lost)
             session = self._session
-            if self._check is None or session is None or stop.is_set():
-                continue
+            if self._check is None or session is None or stop.is_set() or self.blocked:
+                continue  # a blocking broker is there; heartbeats still find a dead one
             try:
                 await asyncio.wait_for(self._check(session), self._timeout_s)
             except ERRORS as exc:
@@ -151,6 +174,7 @@ class AmqpLink(Generic[S]):
             await _close_quietly(connection)
             raise
         connection.close_callbacks.add(functools.partial(self._on_close, connection))
+        self._unblocked = unblocked_event(connection)
         self._connection, self._session = connection, session
         self.problem = ""
         self._up.set()
@@ -229,7 +253,7 @@ async def publish_persistent(
     body: bytes,
     headers: dict[str, FieldValue],
     *,
-    timeout_s: float,
+    timeout_s: float | None,
     content_type: str | None = None,
     mandatory: bool = True,
 ) -> None:

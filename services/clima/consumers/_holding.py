@@ -1,4 +1,5 @@
-"""Whether this consumer holds a batch because Valkey cannot take it, and why.
+"""Whether this consumer holds a batch because Valkey cannot take it (or the broker its dead
+letters), and why.
 
 A consumer that holds (Valkey full, away, loading, …) is alive, so its liveness stays green
 (a restart would not help and only replays the batch), but it is not doing its job: its
@@ -26,7 +27,9 @@ REASONS = {
     "misconf": "valkey cannot persist (MISCONF)",
     "auth": "valkey refused the user",
     "replicas": "no valkey replica confirmed the apply",
+    "dead-letters": "the broker does not confirm the batch's dead letters",
 }
+DEAD_LETTERS = "dead-letters"
 
 
 class Hold:

@@ -21,6 +21,7 @@ from clima.common.kafka import (
 from clima.common.retry import retry
 from clima.consumers._apply import apply_batch
 from clima.consumers._decode import DeadLetter, sort_payloads
+from clima.consumers._holding import DEAD_LETTERS, HOLD
 from clima.consumers._metrics import record
 from clima.consumers.settings import ConsumerSettings
 from clima.store import Store
@@ -211,9 +212,16 @@ class KafkaSource:
             # after the apply decision: a crash before the offsets are stored replays the
             # batch, whose reports then count as duplicates, and publishes these again
             pending = list(dead)
-            await retry(
-                "kafka: dead letters", lambda: asyncio.to_thread(self._send_dead, pending), stop
-            )
+
+            async def attempt() -> None:
+                try:
+                    await asyncio.to_thread(self._send_dead, pending)
+                except Exception:
+                    HOLD.waiting(DEAD_LETTERS)  # readiness says why the batch is held
+                    raise
+
+            await retry("kafka: dead letters", attempt, stop)
+            HOLD.applied()
         record(SOURCE, sorted_.reports, result, len(dead))
         self._store_offsets(good)
 

@@ -5,6 +5,7 @@ import logging
 from dataclasses import dataclass, field
 
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
+from aio_pika.exceptions import DeliveryError
 
 from clima.common.amqp import (
     ERRORS,
@@ -13,8 +14,10 @@ from clima.common.amqp import (
     publish_persistent,
     queue_depth,
 )
+from clima.common.retry import Backoff
 from clima.consumers._apply import apply_batch
 from clima.consumers._decode import DeadLetter, sort_payloads
+from clima.consumers._holding import DEAD_LETTERS, HOLD
 from clima.consumers._metrics import record
 from clima.consumers.settings import ConsumerSettings
 from clima.store import Store
@@ -62,7 +65,9 @@ class RabbitSource:
     async def _setup(self, connection: AbstractConnection) -> _Session:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=self._settings.prefetch)
-        session = _Session(await connection.channel(publisher_confirms=True))
+        # a dead letter no queue takes (its queue was deleted) comes back and raises, so it
+        # is published again once the queue is declared, never confirmed into nothing
+        session = _Session(await connection.channel(publisher_confirms=True, on_return_raises=True))
         # the dead-letter queue declared beside it is settings.dead_queue
         queue = await declare_queues(
             channel, self._settings.rabbit_queue, self._settings.rabbit_queue_type
@@ -125,14 +130,9 @@ class RabbitSource:
     ) -> None:
         sorted_ = sort_payloads([message.body for message in batch])
         result, dead = await apply_batch(self._store, sorted_.reports, sorted_.dead, stop)
-        try:
-            if dead:  # after the apply decision, before the acks
-                await self._send_dead(session.dead_channel, dead)
-        except ERRORS as exc:
-            # nothing was acked: the broker delivers the batch again, its reports count as
-            # duplicates and these letters are published then
-            self._link.drop(f"dead letters not confirmed: {exc!r}")
-            return
+        # after the apply decision, before the acks
+        if dead and not await self._publish_dead(session, dead, stop):
+            return  # the connection was lost: the broker delivers the batch again
         record(SOURCE, sorted_.reports, result, len(dead))
         for message in batch:
             try:
@@ -164,14 +164,70 @@ class RabbitSource:
         fresh, self._reported = self._received - self._reported, self._received
         return depth.messages + session.inbox.qsize() + self._in_hand + fresh
 
-    async def _send_dead(self, channel: AbstractChannel, dead: list[DeadLetter]) -> None:
-        for letter in dead:
-            logger.warning("rabbitmq: dead letter: %s", letter.reason)
-            await publish_persistent(
-                channel,
-                self._settings.dead_queue,
-                letter.payload,
-                {"x-clima-reason": letter.reason},
-                timeout_s=DEAD_LETTER_TIMEOUT_S,
-                mandatory=False,
+    async def _publish_dead(
+        self, session: _Session, dead: list[DeadLetter], stop: asyncio.Event
+    ) -> bool:
+        """Publishes the batch's dead letters, each until the broker confirmed it, holding
+        the batch (nothing acked, nothing applied again) while the broker does not confirm;
+        False when the connection was lost first (the broker then delivers the batch again,
+        its reports count as duplicates and its letters are published then).
+
+        While the broker blocks the connection (a resource alarm) a publish is waited for,
+        not repeated: it goes out when the alarm clears, and a repeat would go out too."""
+        pending = list(dead)
+        backoff = Backoff()
+        sending: asyncio.Future[None] | None = None
+        while pending:
+            if sending is None:
+                sending = asyncio.ensure_future(self._send_dead(session.dead_channel, pending[0]))
+            try:
+                await asyncio.wait_for(asyncio.shield(sending), DEAD_LETTER_TIMEOUT_S)
+            except TimeoutError as exc:
+                current = session is self._link.session and not stop.is_set()
+                if current and self._link.blocked:
+                    HOLD.waiting(DEAD_LETTERS)
+                    continue  # the same publish, sent when the broker unblocks
+                sending.cancel()
+                problem: BaseException = exc
+            except (*ERRORS, DeliveryError) as exc:
+                problem = exc
+            else:
+                pending.pop(0)
+                sending = None
+                backoff.reset()
+                continue
+            sending = None
+            if stop.is_set() or session is not self._link.session:
+                return False
+            HOLD.waiting(DEAD_LETTERS)
+            delay = backoff.next()
+            logger.warning(
+                "rabbitmq: dead letter not confirmed (%r); %d held, retrying in %.1fs",
+                problem,
+                len(pending),
+                delay,
             )
+            if isinstance(problem, DeliveryError) and not session.dead_channel.is_closed:
+                await self._declare_dead(session)
+            await asyncio.sleep(delay)
+        HOLD.applied()
+        return True
+
+    async def _declare_dead(self, session: _Session) -> None:
+        """Declares the dead-letter queue again (it was deleted: the letter came back)."""
+        try:
+            await declare_queues(
+                session.dead_channel, self._settings.rabbit_queue, self._settings.rabbit_queue_type
+            )
+        except ERRORS as exc:
+            logger.warning("rabbitmq: cannot declare %s (%r)", self._settings.dead_queue, exc)
+
+    async def _send_dead(self, channel: AbstractChannel, letter: DeadLetter) -> None:
+        logger.warning("rabbitmq: dead letter: %s", letter.reason)
+        await publish_persistent(
+            channel,
+            self._settings.dead_queue,
+            letter.payload,
+            {"x-clima-reason": letter.reason},
+            timeout_s=None,  # the caller bounds the wait (and keeps it while blocked)
+        )

@@ -16,21 +16,6 @@ BLOCKED = (
     "blocked by the broker: a resource alarm (free disk under disk_free_limit, or memory over "
     "vm_memory_high_watermark); publishing resumes when it clears"
 )
-#: aiormq keeps whether the broker blocked the connection in this event (set: not blocked)
-#: and offers no public way to read it; uv.lock pins the version this was read from
-_UNBLOCKED_ATTRIBUTE = "_Connection__connection_unblocked"
-
-
-def _unblocked_event(connection: AbstractConnection) -> asyncio.Event | None:
-    """The event aiormq clears while the broker blocks `connection`, or None (then blocked
-    connections are seen only as publishes that time out, 503 "unknown")."""
-    transport = getattr(connection, "transport", None)
-    underlay = getattr(transport, "connection", None)
-    event = getattr(underlay, _UNBLOCKED_ATTRIBUTE, None)
-    if isinstance(event, asyncio.Event):
-        return event
-    logger.warning("rabbitmq: cannot see whether the broker blocks publishing (aiormq changed)")
-    return None
 
 
 class RabbitPublisher:
@@ -45,7 +30,6 @@ class RabbitPublisher:
         self._link: AmqpLink[AbstractChannel] = AmqpLink(url, "rabbitmq", self._setup, self._check)
         self._stop = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
-        self._unblocked: asyncio.Event | None = None  # cleared while the broker blocks us
 
     def start(self) -> None:
         """Connects in the background and again after every loss; publishing fails fast
@@ -59,7 +43,6 @@ class RabbitPublisher:
         # its confirm: raise it, never count it as confirmed
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await declare_queues(channel, self._queue, self._queue_type)
-        self._unblocked = _unblocked_event(connection)
         return channel
 
     async def _check(self, channel: AbstractChannel) -> None:
@@ -77,7 +60,7 @@ class RabbitPublisher:
     def blocked(self) -> bool:
         """True while the broker has blocked this connection (connection.blocked): a
         publish would wait, unanswered, until the alarm clears."""
-        return self._unblocked is not None and not self._unblocked.is_set()
+        return self._link.blocked
 
     @property
     def alive(self) -> bool:
