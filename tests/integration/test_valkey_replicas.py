@@ -99,11 +99,20 @@ def test_an_apply_waits_for_a_replica_and_is_retried_until_one_confirms(
     with _process(args, tmp_path, "replica"):
         replica = valkey.Valkey(port=replica_port, password=password, db=db, decode_responses=True)
         _eventually(lambda: _link_up(replica))
+        # the primary counts the replica for WAIT only once it acknowledged the sync (until
+        # then WAIT answers 0, as it did under load in CI right after the link came up)
+        _eventually(lambda: _online(store))
         # the first attempt's writes are there: the retry is a duplicate, now confirmed
         assert asyncio.run(apply()) == (0, 5)
         _eventually(lambda: replica.hget("clima:stats", "applied") == "5")
         replica.close()
     assert store.hget("clima:stats", "applied") == "5"
+
+
+def _online(primary: "valkey.Valkey") -> bool:
+    """Whether the primary lists a replica that is online (streaming, acknowledging)."""
+    first = primary.info("replication").get("slave0")
+    return isinstance(first, dict) and first.get("state") == "online"
 
 
 def _link_up(replica: "valkey.Valkey") -> bool:
