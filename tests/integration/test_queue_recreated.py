@@ -10,6 +10,7 @@ import aio_pika
 import httpx
 import pytest
 import valkey
+from clima_amqp_support import queue_state
 
 from clima.local import LocalPipeline
 
@@ -41,14 +42,8 @@ def _applied(store: "valkey.Valkey", count: int, timeout_s: float = 30) -> int:
 
 async def _consumers(url: str, queue: str) -> int:
     """The queue's consumers (0 while it is missing)."""
-    connection = await aio_pika.connect(url)
-    async with connection:
-        channel = await connection.channel()
-        try:
-            declared = await channel.declare_queue(queue, passive=True)
-        except aio_pika.exceptions.ChannelClosed:
-            return 0
-        return int(declared.declaration_result.consumer_count or 0)
+    state = await queue_state(url, queue)
+    return 0 if state is None else state.consumers
 
 
 @pytest.mark.parametrize("queue_type", ["classic", "quorum"])

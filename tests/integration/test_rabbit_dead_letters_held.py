@@ -13,6 +13,7 @@ import aio_pika
 import httpx
 import pytest
 import valkey
+from clima_amqp_support import queue_state
 
 from clima.local import LocalPipeline
 
@@ -36,14 +37,9 @@ async def _delete(url: str, queue: str) -> None:
 
 
 async def _depth(url: str, queue: str) -> int:
-    connection = await aio_pika.connect(url)
-    async with connection:
-        channel = await connection.channel()
-        try:
-            declared = await channel.declare_queue(queue, passive=True)
-        except aio_pika.exceptions.ChannelClosed:
-            return -1
-        return int(declared.declaration_result.message_count or 0)
+    """The queue's ready messages (-1 while it is missing)."""
+    state = await queue_state(url, queue)
+    return -1 if state is None else state.messages
 
 
 def _dead(store: "valkey.Valkey") -> int:
