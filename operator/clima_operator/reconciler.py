@@ -7,6 +7,7 @@ while another pass already waits is dropped, because the waiting pass will see i
 
 from __future__ import annotations
 
+import base64
 import enum
 import logging
 import threading
@@ -23,14 +24,17 @@ from clima_operator.children import (
     Context,
     Manifest,
     Owner,
+    Passwords,
     credentials,
     kafka_problem,
     kept_volumes,
     refused_change,
+    valkey,
 )
 from clima_operator.errors import ClusterError, ConflictError, InvalidSpecError, RejectedError
 from clima_operator.spec import PipelineSpec, parse_spec, validate_name
 from clima_operator.status import Observation, invalid_status, pipeline_status
+from clima_operator.status.readiness import statefulset_settled
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +87,17 @@ def owner_of(body: Mapping[str, Any]) -> Owner:
 
 def _key(manifest: Mapping[str, Any]) -> ChildKey:
     return manifest["kind"], manifest["metadata"]["name"]
+
+
+def _decoded(secret: Mapping[str, Any]) -> dict[str, str]:
+    """A Secret's values, decoded (those that are text)."""
+    values: dict[str, str] = {}
+    for key, value in (secret.get("data") or {}).items():
+        try:
+            values[key] = base64.b64decode(value).decode()
+        except (ValueError, UnicodeDecodeError):
+            continue
+    return values
 
 
 def _controlled_by(obj: Mapping[str, Any], uid: str) -> bool:
@@ -202,7 +217,9 @@ class Reconciler:
         """Apply what the spec (and any drain of a broker the mode left) wants, delete the
         rest; the drains still under way."""
         secrets = self._ensure_credentials(body, ctx.owner)
-        full, refused = drain.as_built(replace(ctx, credentials=secrets), live)
+        rendering = replace(ctx, credentials=secrets)
+        rendering = replace(rendering, valkey_passwords=self._valkey_step(body, rendering, live))
+        full, refused = drain.as_built(rendering, live)
         drains = drain.plan(full, live, pods)
         manifests = drain.manifests(full, drains, live)
         rollout.stamp(manifests)
@@ -318,6 +335,28 @@ class Reconciler:
                 found = self.cluster.get(kube.SECRET, owner.namespace, name)
                 if found is not None and _controlled_by(found, owner.uid):
                     live[(kube.SECRET.kind, name)] = found
+
+    def _valkey_step(
+        self, body: Mapping[str, Any], ctx: Context, live: Mapping[ChildKey, Manifest]
+    ) -> Passwords | None:
+        """The managed Valkey's step of a password rotation (``valkey.next_passwords``), from
+        the step its live config Secret records and whether its StatefulSet has rolled onto
+        it; an Event when it advances."""
+        desired = ctx.credentials.get(credentials.VALKEY_PASSWORD)
+        if ctx.spec.valkey.type != "managed" or desired is None:
+            return None
+        owner = ctx.owner
+        config = self.cluster.get(kube.SECRET, owner.namespace, valkey.config_name(owner))
+        previous = None
+        if config is not None and _controlled_by(config, owner.uid):
+            previous = valkey.recorded_passwords(_decoded(config))
+        statefulset = live.get((kube.STATEFULSET.kind, owner.child(valkey.COMPONENT)))
+        rolled = statefulset is None or statefulset_settled(statefulset)
+        replicas = ctx.spec.valkey.managed.replicas
+        step = valkey.next_passwords(desired, previous, replicas, rolled)
+        if previous is not None and step != previous:
+            self._event(body, "Normal", "ValkeyPasswordRotation", valkey.step_message(step))
+        return step
 
     def _ensure_credentials(self, body: Mapping[str, Any], owner: Owner) -> dict[str, str]:
         """Create or complete the credentials Secret; its values, decoded."""

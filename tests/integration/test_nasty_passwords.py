@@ -14,6 +14,7 @@ import pytest
 
 from clima.contract import Report
 from clima.store import Store, StoreSettings
+from clima_operator.children import Passwords
 from clima_operator.children import valkey as valkey_children
 
 NASTY = 'p@ss/w:rd #1 "quoted" back\\slash 100% ünï\nsecond line'
@@ -31,7 +32,7 @@ def nasty_valkey(tmp_path: Path) -> Iterator[int]:
     server = shutil.which("valkey-server")
     assert server is not None, "valkey-server is installed by tools/local/infra.sh"
     port = _free_port()
-    conf = valkey_children.config_file(NASTY)
+    conf = valkey_children.config_file(Passwords.single(NASTY))
     conf = conf.replace(f"port {valkey_children.VALKEY_PORT}", f"port {port}")
     conf = conf.replace("bind * -::*", "bind 127.0.0.1")
     conf = conf.replace(f"dir {valkey_children.DATA_DIR}", f"dir {tmp_path}")

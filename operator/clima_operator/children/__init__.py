@@ -31,6 +31,7 @@ from clima_operator.children._meta import (
     Context,
     Manifest,
     Owner,
+    Passwords,
 )
 from clima_operator.children._store import kept_volumes, refused_change
 
@@ -44,6 +45,7 @@ __all__ = [
     "Context",
     "Manifest",
     "Owner",
+    "Passwords",
     "components",
     "desired",
     "kafka_problem",

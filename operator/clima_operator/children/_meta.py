@@ -48,6 +48,22 @@ class Owner:
 
 
 @dataclass(frozen=True)
+class Passwords:
+    """The passwords a replicated store's members accept, and the one they give one another
+    (a replica to its primary, a Sentinel to the nodes and to its peers), at one step of a
+    password rotation: both the old and the new are accepted while the members roll from one
+    to the other, so a member that restarted early still replicates from one that did not."""
+
+    accepted: tuple[str, ...]
+    outgoing: str
+
+    @classmethod
+    def single(cls, password: str) -> Passwords:
+        """No rotation under way: one password, accepted and given."""
+        return cls((password,), password)
+
+
+@dataclass(frozen=True)
 class Context:
     """Everything a builder needs: who owns the children, the validated spec, shipped files
     and the pipeline's generated passwords (by key of the credentials Secret, decoded; empty
@@ -57,6 +73,9 @@ class Context:
     spec: PipelineSpec
     dashboards: Mapping[str, str] = field(default_factory=dict)
     credentials: Mapping[str, str] = field(default_factory=dict, repr=False)
+    #: The managed Valkey's step of a password rotation (see ``valkey.next_passwords``);
+    #: None renders the credentials Secret's password alone.
+    valkey_passwords: Passwords | None = field(default=None, repr=False)
 
 
 def selector_labels(owner: Owner, component: str) -> dict[str, str]:

@@ -12,17 +12,26 @@ which node is the primary and replicates it. The one it is told is itself starts
 primary only with its data on disk, or when no peer holds any: a node back on an empty
 disk waits, not listening, until the Sentinels have promoted a replica that has the data;
 serving its empty set as the primary would make the replicas drop theirs.
+
+A rotated password (the credentials Secret edited) reaches a replicated Valkey in three
+rolls, one after the other completes (``next_passwords``): every member first accepts the
+old and the new password and still gives the old one, then gives the new one, then accepts
+only the new one. A member that restarted early so always replicates from one that did not
+yet, and the Sentinels never have to choose between replicas that stopped replicating at
+different times (one of them could lack applies a replica had confirmed).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from clima import wiring
 from clima.wiring import VALKEY_PORT, VALKEY_SENTINEL_PORT
 from clima_operator.children import credentials
-from clima_operator.children._meta import Context, Manifest
+from clima_operator.children._meta import Context, Manifest, Owner, Passwords
 from clima_operator.children._pods import (
     TMP_MOUNT,
     container_security,
@@ -77,19 +86,31 @@ def maxmemory_bytes(memory_limit: str | None) -> int | None:
     return None if limit is None else int(limit * MAXMEMORY_SHARE)
 
 
+def _accepting(passwords: Passwords) -> str:
+    """The line that makes a node or Sentinel accept the passwords: ``requirepass`` for one,
+    the default user with each of them during a rotation."""
+    if len(passwords.accepted) == 1:
+        return f"requirepass {_quoted(passwords.accepted[0])}\n"
+    keys = " ".join(_quoted(f">{password}") for password in passwords.accepted)
+    return f"user default on {keys} ~* &* +@all\n"
+
+
 def config_file(
-    password: str, maxmemory: int | None = None, fsync: str = "everysec", replicated: bool = False
+    passwords: Passwords,
+    maxmemory: int | None = None,
+    fsync: str = "everysec",
+    replicated: bool = False,
 ) -> str:
-    """``valkey.conf``: every interface, the password, append-only files in /data fsynced as
+    """``valkey.conf``: every interface, the passwords, append-only files in /data fsynced as
     asked, and a memory bound that refuses writes rather than evicting dedupe keys or counts;
     ``replicated``: the password a replica gives its primary."""
     bound = f"maxmemory {maxmemory}\n" if maxmemory else ""
-    auth = f"masterauth {_quoted(password)}\n" if replicated else ""
+    auth = f"masterauth {_quoted(passwords.outgoing)}\n" if replicated else ""
     return auth + (
         "# Rendered by the Clima operator.\n"
         "bind * -::*\n"
         f"port {VALKEY_PORT}\n"
-        f"requirepass {_quoted(password)}\n"
+        f"{_accepting(passwords)}"
         "appendonly yes\n"
         f"appendfsync {fsync}\n"
         f"dir {DATA_DIR}\n"
@@ -109,19 +130,24 @@ def sentinels(ctx: Context) -> str:
     return ",".join(f"{host}:{SENTINEL_PORT}" for host in hosts(ctx))
 
 
-def sentinel_file(ctx: Context, password: str) -> str:
+def sentinel_file(ctx: Context, passwords: Passwords) -> str:
     """The Sentinels' initial ``sentinel.conf``: pod 0 is the first primary; a majority of
-    the Sentinels must agree that it is down before one of them fails it over."""
+    the Sentinels must agree that it is down before one of them fails it over. A Sentinel
+    gives its peers its own ``requirepass``; while it accepts two, ``sentinel-pass`` names
+    the one to give."""
     quorum = ctx.spec.valkey.managed.replicas // 2 + 1
+    outgoing = _quoted(passwords.outgoing)
+    peers = f"sentinel sentinel-pass {outgoing}\n" if len(passwords.accepted) > 1 else ""
     return (
         "# Rendered by the Clima operator; each Sentinel keeps its own copy up to date.\n"
         f"port {SENTINEL_PORT}\n"
         "dir /tmp\n"
         "sentinel resolve-hostnames yes\n"
         "sentinel announce-hostnames yes\n"
-        f"requirepass {_quoted(password)}\n"
+        f"{_accepting(passwords)}"
+        f"{peers}"
         f"sentinel monitor {PRIMARY_NAME} {hosts(ctx)[0]} {VALKEY_PORT} {quorum}\n"
-        f"sentinel auth-pass {PRIMARY_NAME} {_quoted(password)}\n"
+        f"sentinel auth-pass {PRIMARY_NAME} {outgoing}\n"
         f"sentinel down-after-milliseconds {PRIMARY_NAME} {DOWN_AFTER_MS}\n"
         f"sentinel failover-timeout {PRIMARY_NAME} {FAILOVER_TIMEOUT_MS}\n"
         f"sentinel parallel-syncs {PRIMARY_NAME} 1\n"
@@ -184,8 +210,12 @@ def server_script(ctx: Context) -> str:
 
 
 #: the lines of a Sentinel's own copy that hold a password: its own (``requirepass``, which
-#: a Sentinel rewrites as ``user default ... #<hash>`` too) and the one it gives the nodes
-_PASSWORD_LINES = "-e '^requirepass ' -e '^user default ' -e '^sentinel auth-pass '"  # noqa: S105
+#: a Sentinel rewrites as ``user default ... #<hash>`` too) and the ones it gives the nodes
+#: and its peers
+_PASSWORD_LINES = (
+    "-e '^requirepass ' -e '^user default ' -e '^sentinel auth-pass ' "  # noqa: S105
+    "-e '^sentinel sentinel-pass '"
+)
 
 
 def sentinel_script(ctx: Context) -> str:
@@ -272,14 +302,15 @@ def build(ctx: Context) -> list[Manifest]:
         sidecars = [sentinel_container(ctx, variables)]
         ports = [*PORTS, ("sentinel", SENTINEL_PORT)]
     main = container(ctx, variables, command)
-    password = ctx.credentials.get(credentials.VALKEY_PASSWORD)
+    passwords = _passwords(ctx)
     maxmemory = maxmemory_bytes(_memory_limit(ctx))
     fsync = ctx.spec.valkey.managed.append_fsync
     rendered: dict[str, str] = {}
-    if password is not None:
-        rendered[CONFIG_FILE] = config_file(password, maxmemory, fsync, replicas > 1)
+    if passwords is not None:
+        rendered[CONFIG_FILE] = config_file(passwords, maxmemory, fsync, replicas > 1)
+        rendered[PASSWORDS_FILE] = recorded(passwords)
         if replicas > 1:
-            rendered[SENTINEL_FILE] = sentinel_file(ctx, password)
+            rendered[SENTINEL_FILE] = sentinel_file(ctx, passwords)
     config = config_object(ctx, COMPONENT, "Secret", rendered) if rendered else None
     inputs = {"env": variables, "command": command, "config": rendered}
     if sidecars:
@@ -289,3 +320,71 @@ def build(ctx: Context) -> list[Manifest]:
         inputs=inputs, uid=UID, ports=ports, config=config, config_kind="Secret",
         replicas=replicas, sidecars=sidecars,
     )  # fmt: skip
+
+
+PASSWORDS_FILE = "passwords.json"
+"""Key of the config Secret recording the rotation step it was rendered at (read back by
+``recorded_passwords`` on the next pass)."""
+
+
+def _passwords(ctx: Context) -> Passwords | None:
+    if ctx.valkey_passwords is not None:
+        return ctx.valkey_passwords
+    password = ctx.credentials.get(credentials.VALKEY_PASSWORD)
+    return None if password is None else Passwords.single(password)
+
+
+def recorded(passwords: Passwords) -> str:
+    """The rotation step as the config Secret records it."""
+    return json.dumps({"accepted": list(passwords.accepted), "outgoing": passwords.outgoing})
+
+
+def recorded_passwords(config: Mapping[str, str]) -> Passwords | None:
+    """The step a live config Secret (its files, decoded) was rendered at; None when it
+    records none, or not in a shape this operator wrote."""
+    try:
+        step = json.loads(config[PASSWORDS_FILE])
+        accepted = tuple(str(item) for item in step["accepted"])
+        outgoing = str(step["outgoing"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return Passwords(accepted, outgoing) if accepted and outgoing in accepted else None
+
+
+def next_passwords(
+    desired: str, previous: Passwords | None, replicas: int, rolled: bool
+) -> Passwords:
+    """The rotation step to render: the credentials Secret's password (``desired``) against
+    the step the live config was rendered at (``previous``), advancing one step only once
+    every node runs the previous one (``rolled``). A single node has no peers to keep in
+    step and takes the new password at once."""
+    target = Passwords.single(desired)
+    if previous is None or replicas < 2 or previous == target:
+        return target
+    if not rolled:
+        return previous
+    if desired not in previous.accepted:
+        return Passwords((previous.outgoing, desired), previous.outgoing)
+    if previous.outgoing != desired:
+        return Passwords(previous.accepted, desired)
+    return target
+
+
+def config_name(owner: Owner) -> str:
+    """The config Secret's name."""
+    return owner.child(f"{COMPONENT}-config")
+
+
+def step_message(step: Passwords) -> str:
+    """What an Event says when a rotation advances to ``step``."""
+    if len(step.accepted) == 1:
+        return "Valkey password rotation, step 3 of 3: the nodes accept only the new password"
+    if step.outgoing == step.accepted[-1]:
+        return (
+            "Valkey password rotation, step 2 of 3: the nodes give one another the new "
+            "password and still accept the old one"
+        )
+    return (
+        "Valkey password rotation, step 1 of 3: the nodes accept the old and the new password "
+        "and roll one at a time; the consumers hold until their node accepts the new one"
+    )

@@ -83,6 +83,22 @@ def deployment_state(ref: ComponentRef, obj: Live) -> ComponentState:
     return ComponentState(ref.condition, True, "Available", message)
 
 
+def statefulset_settled(obj: Live) -> bool:
+    """Whether every pod of a StatefulSet is ready on the revision its latest change made."""
+    generation = int(obj.get("metadata", {}).get("generation") or 0)
+    desired = int((obj.get("spec") or {}).get("replicas", 1))
+    observed, ready, updated = _counts(
+        obj, "observedGeneration", "readyReplicas", "updatedReplicas"
+    )
+    status = obj.get("status") or {}
+    return (
+        observed >= generation
+        and ready >= desired
+        and updated >= desired
+        and status.get("currentRevision") == status.get("updateRevision")
+    )
+
+
 def statefulset_state(ref: ComponentRef, obj: Live) -> ComponentState:
     """Ready when the pod is ready and runs the current revision."""
     problem = _stale(ref, obj)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from clima_operator.children import Context, desired, grafana, network, valkey
+from clima_operator.children import Context, Passwords, desired, grafana, network, valkey
 from clima_operator.errors import InvalidSpecError
 from clima_operator.spec import parse_spec
 
@@ -185,7 +185,7 @@ def test_the_sentinel_keeps_its_own_copy_with_its_own_name(make_ctx: Build, tmp_
     ctx = make_ctx(_spec(3))
     shared = tmp_path / "config"
     shared.mkdir()
-    (shared / valkey.SENTINEL_FILE).write_text(valkey.sentinel_file(ctx, "pw"))
+    (shared / valkey.SENTINEL_FILE).write_text(valkey.sentinel_file(ctx, Passwords.single("pw")))
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "valkey-server").write_text(FAKE_SERVER)
@@ -206,7 +206,7 @@ def test_the_sentinel_keeps_its_own_copy_with_its_own_name(make_ctx: Build, tmp_
         "user default on sanitize-payload #0123abcd ~* &* +@all\n"
         "sentinel auth-pass clima old\n"
     )
-    (shared / valkey.SENTINEL_FILE).write_text(valkey.sentinel_file(ctx, "new"))
+    (shared / valkey.SENTINEL_FILE).write_text(valkey.sentinel_file(ctx, Passwords.single("new")))
     subprocess.run(["sh", "-c", script], env=env, capture_output=True, check=True)
     assert own.read_text() == (
         "sentinel monitor clima demo-valkey-2 6379 2\n"
