@@ -3,7 +3,8 @@
 The RabbitMQ and Valkey passwords of the sample pipeline (three nodes of each) are replaced in
 its credentials Secret while reports flow. Every process that uses them must roll onto the
 new ones by itself (the writer, both consumers, RabbitMQ, Valkey), the old ones must stop
-working, and every id answered 202 must be counted exactly once.
+working, and every id answered 202 must be counted exactly once. Valkey takes the new
+password in three rolls (see ``clima_operator.children.valkey``).
 """
 
 from __future__ import annotations
@@ -100,11 +101,16 @@ def test_rotated_passwords_roll_every_user_and_lose_nothing(cluster: Cluster) ->
         eventually(rerendered, timeout=180, interval=2)
         noticed = time.monotonic() - started
         flowing = traffic.poll() is None
-        eventually(
-            lambda: _rolled(cluster) and cluster.condition("Ready").get("status") == "True",
-            timeout=1200,
-            interval=3,
-        )
+
+        def rotated() -> bool:
+            """Every workload rolled and Ready, and Valkey past its last step (it rolls
+            three times, one step of the rotation each; Ready holds between them)."""
+            if not _rolled(cluster) or cluster.condition("Ready").get("status") != "True":
+                return False
+            pods = [f"{PIPELINE}-valkey-{ordinal}" for ordinal in range(3)]
+            return not any(_valkey_accepts(cluster, pod, old["valkey-password"]) for pod in pods)
+
+        eventually(rotated, timeout=1200, interval=3)
         rolled = time.monotonic() - started
         out, _ = traffic.communicate(timeout=1500)
     finally:
@@ -121,6 +127,12 @@ def test_rotated_passwords_roll_every_user_and_lose_nothing(cluster: Cluster) ->
         pod = f"{PIPELINE}-valkey-{ordinal}"
         assert _valkey_accepts(cluster, pod, new["valkey-password"]), pod
         assert not _valkey_accepts(cluster, pod, old["valkey-password"]), pod
+    steps = cluster.json("get", "events", "--field-selector", "reason=ValkeyPasswordRotation")[
+        "items"
+    ]
+    assert sorted(e["message"].split(":")[0] for e in steps) == [
+        f"Valkey password rotation, step {n} of 3" for n in (1, 2, 3)
+    ], [e["message"] for e in steps]
     line = (
         f"RabbitMQ and Valkey passwords rotated under traffic: re-rendered after "
         f"{noticed:.0f}s, every workload rolled and Ready after {rolled:.0f}s; traffic still "
