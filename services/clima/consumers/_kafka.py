@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 SOURCE = "kafka"
 _CLOSE_TIMEOUT_S = 15.0
 REJOIN_TIMEOUT_S = 30.0
+#: a member left without an assignment this long after subscribing or a revoke consumes
+#: nothing, and its readiness says so (a rebalance normally completes within seconds)
+UNASSIGNED_GRACE_S = 10.0
 #: a poll waits 0.5 s; one that has not returned after this long is wedged (liveness fails)
 POLL_STALL_S = 120.0
 _QUERY_TIMEOUT_S = 5.0
@@ -46,6 +49,7 @@ class KafkaSource:
         self._store = store
         self._consumer = self._new_consumer()
         self._rejoining_since: float | None = None
+        self._unassigned_since: float | None = None  # subscribed or revoked, not assigned
         self._dead = Producer(durable_producer_config(settings.kafka_broker))
         self.connected = False
         self._query: Consumer | None = None  # drain mode: reads the group's offsets
@@ -115,6 +119,7 @@ class KafkaSource:
 
     def _subscribe(self) -> None:
         self._rejoining_since = None
+        self._unassigned_since = time.monotonic()
         self._consumer.subscribe(
             [self._settings.kafka_topic],
             on_assign=self._on_assign,
@@ -125,11 +130,11 @@ class KafkaSource:
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # every completed join ends here, with an empty list for a member left without
         # partitions (more members than partitions)
-        self._rejoining_since = None
+        self._rejoining_since = self._unassigned_since = None
         logger.info("kafka: assigned %d partition(s)", len(partitions))
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._rejoining_since = time.monotonic()
+        self._rejoining_since = self._unassigned_since = time.monotonic()
         logger.info("kafka: %d partition(s) revoked or lost; rejoining", len(partitions))
 
     def _stuck_rejoining(self) -> bool:
@@ -160,6 +165,15 @@ class KafkaSource:
             lambda: asyncio.to_thread(ensure_topics, s.kafka_broker, partitions),
             stop,
         )
+
+    def idle(self) -> str | None:
+        """Why this member consumes nothing although connected, or None: the group has not
+        assigned it its share (an empty share counts) for UNASSIGNED_GRACE_S."""
+        since = self._unassigned_since
+        waited = 0.0 if since is None else time.monotonic() - since
+        if waited < UNASSIGNED_GRACE_S:
+            return None
+        return f"consumes nothing: the consumer group has assigned it no share for {waited:.0f}s"
 
     @property
     def alive(self) -> bool:

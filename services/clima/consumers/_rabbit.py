@@ -51,6 +51,11 @@ class RabbitSource:
         self._received = 0  # deliveries taken so far; drain mode counts new ones as "not quiet"
         self._reported = 0
 
+    def idle(self) -> str | None:
+        """None: connected means subscribed (the session subscribes before it is up, and a
+        cancelled subscription drops the connection)."""
+        return None
+
     @property
     def alive(self) -> bool:
         """Always: its deliveries and applies run on the event loop, which /healthz

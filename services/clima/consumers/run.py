@@ -41,9 +41,13 @@ async def serve(
     probes = await serve_probes(
         settings.host,
         settings.probe_port,
-        lambda: source.connected and not HOLD.held,
+        lambda: source.connected and not HOLD.held and source.idle() is None,
         alive=lambda: source.alive,
-        why=lambda: HOLD.describe() or f"not connected to {source_name}",
+        why=lambda: (
+            HOLD.describe()
+            or (source.idle() if source.connected else None)
+            or f"not connected to {source_name}"
+        ),
     )
     stop = asyncio.Event()
     worker = asyncio.create_task(source.run(stop))
