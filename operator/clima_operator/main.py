@@ -9,7 +9,7 @@ import kopf
 import kubernetes
 
 from clima.common import logs
-from clima_operator import kube, metrics
+from clima_operator import dedupe_fit, kube, metrics
 from clima_operator.crd import GROUP
 from clima_operator.handlers import children, pipeline
 from clima_operator.reconciler import Reconciler
@@ -80,17 +80,21 @@ def main() -> None:
     )
     kube.load_configuration()
     client = kube.KubeClient(kubernetes.client.ApiClient(), settings.request_timeout)
+    fit = dedupe_fit.Watch()
     reconciler = Reconciler(
         client,
         client.post_event,
         load_dashboards(settings.dashboards_dir),
         default_image=settings.default_image,
+        operator_namespace=settings.pod_namespace,
+        fit=fit,
     )
     metrics.serve(settings.bind_address, settings.metrics_port)
     resync = build_resync(client, reconciler, settings)
     scope = ", ".join(settings.namespaces) or "all namespaces"
     logger.info("Clima operator started", extra={"namespaces": scope})
     resync.start()
+    fit.start()
     try:
         kopf.run(
             registry=build_registry(reconciler),
@@ -102,6 +106,7 @@ def main() -> None:
         )
     finally:
         resync.stop()
+        fit.stop()
 
 
 if __name__ == "__main__":

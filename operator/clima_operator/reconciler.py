@@ -17,7 +17,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from clima_operator import access, drain, kube, rollout
+from clima.wiring import VALKEY_PORT
+from clima_operator import access, dedupe_fit, drain, kube, rollout
 from clima_operator.children import (
     IMAGE_ANNOTATION,
     PIPELINE_LABEL,
@@ -154,6 +155,10 @@ class Reconciler:
     upgrades: rollout.Rollout = field(default_factory=rollout.Rollout)
     _queued: dict[PipelineKey, str] = field(default_factory=dict)
     _rejections: dict[PipelineKey, dict[ChildKey, str]] = field(default_factory=dict)
+    #: the namespace the operator runs in (Valkey admits it), when in the cluster
+    operator_namespace: str | None = None
+    #: samples each managed Valkey for DedupeWindowFits; None: no such condition
+    fit: dedupe_fit.Watch | None = None
 
     def reconcile(self, namespace: str, name: str) -> Outcome:
         """Read the pipeline afresh and reconcile it; a no-op when it is gone or deleting."""
@@ -163,6 +168,8 @@ class Reconciler:
             body = self.cluster.get(kube.PIPELINE, namespace, name)
             if body is None or body["metadata"].get("deletionTimestamp"):
                 self.upgrades.forget((namespace, name))
+                if self.fit is not None:
+                    self.fit.track((namespace, name), None)
                 return Outcome.GONE
             return self.reconcile_body(body)
 
@@ -188,7 +195,7 @@ class Reconciler:
         except InvalidSpecError as error:
             self._report_invalid(body, error)
             return Outcome.INVALID
-        ctx = Context(owner, spec, self.dashboards)
+        ctx = Context(owner, spec, self.dashboards, operator_namespace=self.operator_namespace)
         live = self._observe(owner)
         pods = self._pods(owner)
         generation = int(body["metadata"].get("generation") or 0)
@@ -202,8 +209,9 @@ class Reconciler:
             self._report(body, Observation(ctx, generation, live, False, failure, pods=pods))
             raise
         observation = Observation(
-            ctx, generation, live, False, rejected=rejected, pods=pods, drains=drains
-        )
+            ctx, generation, live, False, rejected=rejected, pods=pods, drains=drains,
+            dedupe=self._dedupe_verdict(ctx),
+        )  # fmt: skip
         self._report(body, observation)
         return Outcome.RECONCILED
 
@@ -218,6 +226,7 @@ class Reconciler:
         rest; the drains still under way."""
         secrets = self._ensure_credentials(body, ctx.owner)
         rendering = replace(ctx, credentials=secrets)
+        self._watch_dedupe(rendering)
         rendering = replace(rendering, valkey_passwords=self._valkey_step(body, rendering, live))
         full, refused = drain.as_built(rendering, live)
         drains = drain.plan(full, live, pods)
@@ -335,6 +344,31 @@ class Reconciler:
                 found = self.cluster.get(kube.SECRET, owner.namespace, name)
                 if found is not None and _controlled_by(found, owner.uid):
                     live[(kube.SECRET.kind, name)] = found
+
+    def _watch_dedupe(self, ctx: Context) -> None:
+        """Have the fit watch sample this pipeline's managed Valkey (or stop)."""
+        if self.fit is None:
+            return
+        key = (ctx.owner.namespace, ctx.owner.name)
+        password = ctx.credentials.get(credentials.VALKEY_PASSWORD)
+        if ctx.spec.valkey.type != "managed" or password is None:
+            self.fit.track(key, None)
+            return
+        limits = ctx.spec.valkey.managed.resources.limits
+        target = dedupe_fit.Target(
+            hosts=tuple(valkey.hosts(ctx)),
+            port=VALKEY_PORT,
+            password=password,
+            window_s=ctx.spec.retention.dedupe_window_s,
+            window=ctx.spec.retention.dedupe_window,
+            memory_limit=limits.memory if limits is not None else None,
+        )
+        self.fit.track(key, target)
+
+    def _dedupe_verdict(self, ctx: Context) -> dedupe_fit.Verdict | None:
+        if self.fit is None:
+            return None
+        return self.fit.verdict((ctx.owner.namespace, ctx.owner.name))
 
     def _valkey_step(
         self, body: Mapping[str, Any], ctx: Context, live: Mapping[ChildKey, Manifest]

@@ -42,6 +42,11 @@ class OperatorSettings(BaseSettings):
     )
     log_format: Literal["text", "json"] = Field("text", description="Log line format.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
+    pod_namespace: str | None = Field(
+        None,
+        description="The namespace the operator runs in (the Helm chart sets it): each "
+        "pipeline's Valkey admits it, for the DedupeWindowFits sampling.",
+    )
     request_timeout: float = Field(
         30.0, gt=0, description="Seconds before a request to the API server is abandoned."
     )

@@ -76,6 +76,9 @@ class Context:
     #: The managed Valkey's step of a password rotation (see ``valkey.next_passwords``);
     #: None renders the credentials Secret's password alone.
     valkey_passwords: Passwords | None = field(default=None, repr=False)
+    #: The namespace the operator runs in, when it runs in the cluster: Valkey admits it
+    #: (the operator samples Valkey's memory and applied rate for ``DedupeWindowFits``).
+    operator_namespace: str | None = None
 
 
 def selector_labels(owner: Owner, component: str) -> dict[str, str]:

@@ -5,7 +5,8 @@ same pipeline may connect (or anyone, for the entry points). A pod selected by a
 policy refuses every connection no policy admits, so the consumers, which nothing calls, get
 a policy admitting nobody. Only ingress is restricted: outgoing connections (DNS, external
 brokers, Grafana's plugin download) stay open. Kubelet probes come from the node, which
-network plugins admit regardless of policy.
+network plugins admit regardless of policy. Valkey also admits the operator's namespace, when
+the operator runs in the cluster: it samples Valkey's memory and applied rate.
 """
 
 from __future__ import annotations
@@ -18,14 +19,18 @@ from clima_operator.children import api, consumers, grafana, kafka, proxy, rabbi
 from clima_operator.children._meta import Context, Manifest, metadata, selector_labels
 
 ANYONE: tuple[str, ...] | None = None
+#: the label Kubernetes puts on every namespace, with its name
+NAMESPACE_LABEL = "kubernetes.io/metadata.name"
 
 
 @dataclass(frozen=True)
 class Admission:
-    """Connections to ``port`` admitted from the pods of ``sources`` (None: from anywhere)."""
+    """Connections to ``port`` admitted from the pods of ``sources`` (None: from anywhere)
+    and from every pod of ``namespaces``."""
 
     port: int
     sources: tuple[str, ...] | None
+    namespaces: tuple[str, ...] = ()
 
 
 def _rule(ctx: Context, admission: Admission) -> dict[str, Any]:
@@ -34,6 +39,9 @@ def _rule(ctx: Context, admission: Admission) -> dict[str, Any]:
         rule["from"] = [
             {"podSelector": {"matchLabels": selector_labels(ctx.owner, source)}}
             for source in admission.sources
+        ] + [
+            {"namespaceSelector": {"matchLabels": {NAMESPACE_LABEL: namespace}}}
+            for namespace in admission.namespaces
         ]
     return rule
 
@@ -100,7 +108,8 @@ def admissions(ctx: Context) -> dict[str, list[Admission]]:
                                            for number in rabbitmq.CLUSTER_PORTS]  # fmt: skip
     if spec.valkey.type == "managed":
         readers = _valkey_readers(ctx)
-        wanted[valkey.COMPONENT] = [Admission(VALKEY_PORT, readers)]
+        operator = (ctx.operator_namespace,) if ctx.operator_namespace else ()
+        wanted[valkey.COMPONENT] = [Admission(VALKEY_PORT, readers, operator)]
         if spec.valkey.managed.replicas > 1:  # replication, Sentinels, and who asks them
             peers = (valkey.COMPONENT,)
             wanted[valkey.COMPONENT] += [

@@ -9,8 +9,10 @@ from typing import Any
 
 from clima import wiring
 from clima_operator.children import ComponentRef, Context, Manifest, components
+from clima_operator.dedupe_fit import CONDITION as DEDUPE_CONDITION
+from clima_operator.dedupe_fit import Verdict
 from clima_operator.drain import Drain
-from clima_operator.status.conditions import invalid, phase, stamp, summarize
+from clima_operator.status.conditions import Condition, invalid, phase, stamp, summarize
 from clima_operator.status.pods import selected
 from clima_operator.status.readiness import ComponentState, assess, pods_state
 
@@ -48,6 +50,7 @@ class Observation:
     pods: Sequence[Manifest] = ()
     drains: Sequence[Drain] = ()  # brokers the mode left that are still being drained
     at: datetime = field(default_factory=lambda: datetime.now(UTC))  # judges pods' timestamps
+    dedupe: Verdict | None = None  # whether Valkey holds the dedupe window (None: not watched)
 
 
 def _selector(obj: Manifest | None) -> dict[str, str]:
@@ -94,6 +97,9 @@ def pipeline_status(
     """The full ``status`` of a pipeline whose spec is valid."""
     states = component_states(observation)
     summary = summarize(states, observation.suspended, observation.failure)
+    verdict = observation.dedupe
+    if verdict is not None and verdict.fits is not None:  # advice: it never changes Ready
+        summary.append(Condition(DEDUPE_CONDITION, verdict.fits, verdict.reason, verdict.message))
     return {
         "observedGeneration": observation.generation,
         "phase": phase(summary),

@@ -146,8 +146,9 @@ def test_operator_deployment_runs_clima_operator_safely(helm: Helm, namespace: s
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"healthz": 8080, "metrics": 9090}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "healthz"}
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e.get("value") or e["valueFrom"] for e in container["env"]}
     assert env == {
+        "CLIMA_OPERATOR_POD_NAMESPACE": {"fieldRef": {"fieldPath": "metadata.namespace"}},
         "CLIMA_OPERATOR_DEFAULT_IMAGE": "127.0.0.1:5000/clima/clima:0.1.0",
         "CLIMA_OPERATOR_NAMESPACES": namespace,
         "CLIMA_OPERATOR_RECONCILE_INTERVAL": "30",
