@@ -23,19 +23,24 @@ from clima_operator.children import (
     IMAGE_ANNOTATION,
     PIPELINE_LABEL,
     Context,
+    KafkaUsers,
     Manifest,
     Owner,
     Passwords,
+    consumers,
     credentials,
+    kafka,
+    kafka_auth,
     kafka_problem,
     kept_volumes,
     refused_change,
     valkey,
+    writer,
 )
 from clima_operator.errors import ClusterError, ConflictError, InvalidSpecError, RejectedError
 from clima_operator.spec import PipelineSpec, parse_spec, validate_name
 from clima_operator.status import Observation, invalid_status, pipeline_status
-from clima_operator.status.readiness import statefulset_settled
+from clima_operator.status.readiness import deployment_settled, statefulset_settled
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +93,21 @@ def owner_of(body: Mapping[str, Any]) -> Owner:
 
 def _key(manifest: Mapping[str, Any]) -> ChildKey:
     return manifest["kind"], manifest["metadata"]["name"]
+
+
+def _settled(
+    live: Mapping[ChildKey, Manifest], owner: Owner, workloads: tuple[tuple[kube.Kind, str], ...]
+) -> bool:
+    """Whether each of the pipeline's `workloads` that exists runs its latest change on every
+    pod, ready."""
+    for kind, component in workloads:
+        obj = live.get((kind.kind, owner.child(component)))
+        if obj is None:
+            continue
+        settled = statefulset_settled if kind is kube.STATEFULSET else deployment_settled
+        if not settled(obj):
+            return False
+    return True
 
 
 def _decoded(secret: Mapping[str, Any]) -> dict[str, str]:
@@ -227,7 +247,11 @@ class Reconciler:
         secrets = self._ensure_credentials(body, ctx.owner)
         rendering = replace(ctx, credentials=secrets)
         self._watch_dedupe(rendering)
-        rendering = replace(rendering, valkey_passwords=self._valkey_step(body, rendering, live))
+        rendering = replace(
+            rendering,
+            valkey_passwords=self._valkey_step(body, rendering, live),
+            kafka_users=self._kafka_step(body, rendering, live),
+        )
         full, refused = drain.as_built(rendering, live)
         drains = drain.plan(full, live, pods)
         manifests = drain.manifests(full, drains, live)
@@ -379,18 +403,41 @@ class Reconciler:
         desired = ctx.credentials.get(credentials.VALKEY_PASSWORD)
         if ctx.spec.valkey.type != "managed" or desired is None:
             return None
-        owner = ctx.owner
-        config = self.cluster.get(kube.SECRET, owner.namespace, valkey.config_name(owner))
-        previous = None
-        if config is not None and _controlled_by(config, owner.uid):
-            previous = valkey.recorded_passwords(_decoded(config))
-        statefulset = live.get((kube.STATEFULSET.kind, owner.child(valkey.COMPONENT)))
-        rolled = statefulset is None or statefulset_settled(statefulset)
+        files = self._config_files(ctx.owner, valkey.COMPONENT)
+        previous = None if files is None else valkey.recorded_passwords(files)
+        rolled = _settled(live, ctx.owner, ((kube.STATEFULSET, valkey.COMPONENT),))
         replicas = ctx.spec.valkey.managed.replicas
         step = valkey.next_passwords(desired, previous, replicas, rolled)
         if previous is not None and step != previous:
             self._event(body, "Normal", "ValkeyPasswordRotation", valkey.step_message(step))
         return step
+
+    def _kafka_step(
+        self, body: Mapping[str, Any], ctx: Context, live: Mapping[ChildKey, Manifest]
+    ) -> KafkaUsers | None:
+        """The managed Kafka's step of a password rotation (``kafka_auth.next_users``): it
+        advances once Kafka and the clients that give its user (the writer, the Kafka
+        consumer) have rolled onto the step before."""
+        desired = ctx.credentials.get(credentials.KAFKA_PASSWORD)
+        if ctx.spec.kafka.type != "managed" or desired is None:
+            return None
+        files = self._config_files(ctx.owner, kafka.COMPONENT)
+        previous = None if files is None else kafka_auth.recorded_users(files)
+        users = ((kube.STATEFULSET, kafka.COMPONENT), (kube.DEPLOYMENT, writer.COMPONENT),
+                 (kube.DEPLOYMENT, consumers.KAFKA_COMPONENT))  # fmt: skip
+        rolled = _settled(live, ctx.owner, users)
+        replicas = ctx.spec.kafka.managed.replicas
+        step = kafka_auth.next_users(desired, previous, replicas, rolled)
+        if previous is not None and step != previous:
+            self._event(body, "Normal", "KafkaPasswordRotation", kafka_auth.step_message(step))
+        return step
+
+    def _config_files(self, owner: Owner, component: str) -> dict[str, str] | None:
+        """The decoded files of a store's live config Secret, when the pipeline owns it."""
+        config = self.cluster.get(kube.SECRET, owner.namespace, owner.child(f"{component}-config"))
+        if config is None or not _controlled_by(config, owner.uid):
+            return None
+        return _decoded(config)
 
     def _ensure_credentials(self, body: Mapping[str, Any], owner: Owner) -> dict[str, str]:
         """Create or complete the credentials Secret; its values, decoded."""

@@ -26,7 +26,7 @@ variable (``WRITER_TARGET``, ``KAFKA_BROKER``, ``RABBITMQ_URL``, ``VALKEY_SERVIC
 This module imports nothing of Clima, so every process and the operator can read it.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, get_args
 from urllib.parse import quote
 
@@ -116,6 +116,9 @@ class Variable:
 MODE_ENV = Variable("WRITER_TARGET", ("CLIMA_WRITER_MODE",))
 UPSTREAM_ENV = Variable("GRPC_SERVER_URL")  # api -> proxy, proxy -> writer (host:port)
 KAFKA_BROKER_ENV = Variable("KAFKA_BROKER", ("CLIMA_KAFKA_BROKER",))
+# the SASL/PLAIN user and password of a Kafka that requires them (a managed one does)
+KAFKA_USERNAME_ENV = Variable("KAFKA_USERNAME")
+KAFKA_PASSWORD_ENV = Variable("KAFKA_PASSWORD")
 KAFKA_TOPIC_ENV = Variable("CLIMA_KAFKA_TOPIC")
 # the writer's own name came first; the consumers create the topic too, so both read this
 KAFKA_PARTITIONS_ENV = Variable("CLIMA_KAFKA_PARTITIONS", ("CLIMA_WRITER_KAFKA_PARTITIONS",))
@@ -152,6 +155,16 @@ def quote_password(url: str | None, password: str | None) -> str | None:
     return url.replace(raw, f":{quote(password, safe='')}@", 1)
 
 
+@dataclass(frozen=True)
+class KafkaAccess:
+    """How a client reaches Kafka: its bootstrap servers and, when the cluster requires
+    them, the SASL/PLAIN user and password."""
+
+    bootstrap: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
 class BrokerSettings(BaseSettings):
     """The brokers as the writer and the consumers both read them: the same variables, the
     same defaults (each process's settings class adds its own prefixed fields)."""
@@ -160,6 +173,10 @@ class BrokerSettings(BaseSettings):
 
     kafka_broker: str = Field(
         default=f"127.0.0.1:{KAFKA_PORT}", validation_alias=KAFKA_BROKER_ENV.alias()
+    )
+    kafka_username: str | None = Field(default=None, validation_alias=KAFKA_USERNAME_ENV.alias())
+    kafka_password: str | None = Field(
+        default=None, validation_alias=KAFKA_PASSWORD_ENV.alias(), repr=False
     )
     kafka_topic: str = Field(default=KAFKA_TOPIC, validation_alias=KAFKA_TOPIC_ENV.alias())
     kafka_partitions: int = Field(
@@ -187,6 +204,11 @@ class BrokerSettings(BaseSettings):
         validation_alias=KAFKA_GROUP_ENV.alias(),
         description="the Kafka consumers' group (the writer reads its offsets for the backlog)",
     )
+
+    @property
+    def kafka(self) -> KafkaAccess:
+        """How this process reaches Kafka."""
+        return KafkaAccess(self.kafka_broker, self.kafka_username, self.kafka_password)
 
     @model_validator(mode="after")
     def _encoded_password(self) -> "BrokerSettings":

@@ -47,7 +47,7 @@ def _topics(cluster: Cluster) -> dict[str, list[dict[str, Any]]]:
     done = cluster.kubectl(
         "exec", f"{KAFKA}-0", "--", "java", "-cp", KAFKA_CLASSPATH,
         "org.apache.kafka.tools.TopicCommand", "--bootstrap-server", "localhost:9092",
-        "--describe", timeout=120,
+        "--command-config", "/etc/clima/kafka/client.properties", "--describe", timeout=120,
     )  # fmt: skip
     found: dict[str, list[dict[str, Any]]] = {}
     pattern = r"Topic: (\S+)\tPartition: (\d+)\tLeader: (-?\d+)\tReplicas: (\S+)\tIsr: (\S*)"

@@ -483,7 +483,8 @@ cmd_down() {
 cmd_config() {  # what this instance uses, for scripts and tests: key=value lines
   printf '%s=%s\n' state "$STATE" env "$STATE/env" host "$HOST" \
     kafka "$KAFKA_PORT" kafka-controller "$KAFKA_CONTROLLER_PORT" rabbit "$RABBIT_PORT" \
-    rabbit-dist "$RABBIT_DIST_PORT" epmd "$EPMD_PORT" valkey "$VALKEY_PORT"
+    rabbit-dist "$RABBIT_DIST_PORT" epmd "$EPMD_PORT" valkey "$VALKEY_PORT" \
+    kafka-home "$(kafka_home || true)" java "$(java_bin)"
 }
 
 cmd_status() {

@@ -11,7 +11,7 @@ from typing import Any
 
 from clima import wiring
 from clima.wiring import KAFKA_PORT, RABBITMQ_PORT, VALKEY_PORT
-from clima_operator.children import credentials, valkey
+from clima_operator.children import credentials, kafka_auth, valkey
 from clima_operator.children._meta import Context
 from clima_operator.children._pods import env, env_from_secret
 
@@ -31,6 +31,22 @@ def kafka_bootstrap(ctx: Context) -> str:
     if ctx.spec.kafka.type == "external" and ctx.spec.kafka.external.address:
         return ctx.spec.kafka.external.address
     return f"{ctx.owner.child('kafka')}:{KAFKA_PORT}"
+
+
+def kafka_env(ctx: Context) -> list[dict[str, Any]]:
+    """``KAFKA_BROKER``; for the managed Kafka also its user and password (the password from
+    the Kafka config Secret, which holds the user every broker accepts at each step of a
+    rotation)."""
+    variables = [env(wiring.KAFKA_BROKER_ENV.name, kafka_bootstrap(ctx))]
+    if ctx.spec.kafka.type == "managed":
+        users = kafka_auth.current(ctx)
+        name = users.outgoing if users is not None else kafka_auth.FIRST_USER
+        secret = ctx.owner.child("kafka-config")
+        variables += [
+            env(wiring.KAFKA_USERNAME_ENV.name, name),
+            env_from_secret(wiring.KAFKA_PASSWORD_ENV.name, secret, kafka_auth.CLIENT_PASSWORD),
+        ]
+    return variables
 
 
 def _password(ctx: Context, variable: str, external: Any, managed_key: str) -> dict[str, Any]:

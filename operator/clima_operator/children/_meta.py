@@ -64,6 +64,25 @@ class Passwords:
 
 
 @dataclass(frozen=True)
+class KafkaUsers:
+    """The SASL users every managed Kafka broker accepts, oldest first (name, password), and
+    the one brokers and clients give, at one step of a password rotation (see
+    ``kafka_auth``)."""
+
+    users: tuple[tuple[str, str], ...]
+    outgoing: str
+
+    @property
+    def password(self) -> str:
+        """The outgoing user's password."""
+        return dict(self.users)[self.outgoing]
+
+    def passwords(self) -> Passwords:
+        """The step as passwords alone."""
+        return Passwords(tuple(password for _, password in self.users), self.password)
+
+
+@dataclass(frozen=True)
 class Context:
     """Everything a builder needs: who owns the children, the validated spec, shipped files
     and the pipeline's generated passwords (by key of the credentials Secret, decoded; empty
@@ -76,6 +95,9 @@ class Context:
     #: The managed Valkey's step of a password rotation (see ``valkey.next_passwords``);
     #: None renders the credentials Secret's password alone.
     valkey_passwords: Passwords | None = field(default=None, repr=False)
+    #: The managed Kafka's step of a password rotation (see ``kafka_auth.next_users``);
+    #: None renders the credentials Secret's password alone.
+    kafka_users: KafkaUsers | None = field(default=None, repr=False)
     #: The namespace the operator runs in, when it runs in the cluster: Valkey admits it
     #: (the operator samples Valkey's memory and applied rate for ``DedupeWindowFits``).
     operator_namespace: str | None = None

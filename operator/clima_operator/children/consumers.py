@@ -6,7 +6,7 @@ from typing import Any
 
 from clima import wiring
 from clima_operator.children._clima import Process, clima_deployment
-from clima_operator.children._connections import kafka_bootstrap, rabbitmq_env, valkey_env
+from clima_operator.children._connections import kafka_env, rabbitmq_env, valkey_env
 from clima_operator.children._meta import Context, Manifest
 from clima_operator.children._pods import env, http_probe, port
 from clima_operator.spec import ConsumerSpec
@@ -44,7 +44,7 @@ def _process(
 def kafka_process(ctx: Context) -> Process:
     """The Kafka consumer process."""
     source = [
-        env(wiring.KAFKA_BROKER_ENV.name, kafka_bootstrap(ctx)),
+        *kafka_env(ctx),
         env(wiring.KAFKA_TOPIC_ENV.name, wiring.KAFKA_TOPIC),
         env(wiring.KAFKA_PARTITIONS_ENV.name, str(ctx.spec.kafka.partitions)),
     ]

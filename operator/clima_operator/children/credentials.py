@@ -29,11 +29,19 @@ SUFFIX = "credentials"
 RABBITMQ_PASSWORD = "rabbitmq-password"  # noqa: S105
 VALKEY_PASSWORD = "valkey-password"  # noqa: S105
 GRAFANA_ADMIN_PASSWORD = "grafana-admin-password"  # noqa: S105
+KAFKA_PASSWORD = "kafka-password"  # noqa: S105
 # the key of the pods' configuration checksums (see `seal`)
 CHECKSUM_KEY = "checksum-key"
 # what the nodes of a RabbitMQ cluster share to talk to each other
 ERLANG_COOKIE = "rabbitmq-erlang-cookie"
-KEYS = (RABBITMQ_PASSWORD, VALKEY_PASSWORD, GRAFANA_ADMIN_PASSWORD, CHECKSUM_KEY, ERLANG_COOKIE)
+KEYS = (
+    RABBITMQ_PASSWORD,
+    VALKEY_PASSWORD,
+    GRAFANA_ADMIN_PASSWORD,
+    CHECKSUM_KEY,
+    ERLANG_COOKIE,
+    KAFKA_PASSWORD,
+)
 
 
 def _token() -> str:

@@ -1,8 +1,9 @@
 """The managed Kafka: ``spec.kafka.managed.replicas`` KRaft nodes in a StatefulSet, each
 a broker and a controller.
 
-The operator renders ``server.properties`` and a log4j2 configuration into the ConfigMap
-``<pipeline>-kafka-config`` and starts the broker with plain ``java``: the jars in
+The operator renders ``server.properties`` and a log4j2 configuration into the Secret
+``<pipeline>-kafka-config`` (it holds the SASL users, see ``kafka_auth``) and starts the
+broker with plain ``java``: the jars in
 ``/opt/kafka/libs`` and ``java`` on PATH are all it needs, which the apache/kafka image and
 an image built from the Maven artefacts both provide. The storage is formatted once, on
 the first start, with the pipeline's cluster id.
@@ -20,6 +21,7 @@ import hashlib
 from typing import Any
 
 from clima.wiring import KAFKA_PORT
+from clima_operator.children import kafka_auth
 from clima_operator.children._disk import RETENTION_CHECK_MS, copies, kafka_disk
 from clima_operator.children._meta import Context, Manifest
 from clima_operator.children._pods import env, field_env, tcp_probe
@@ -33,6 +35,9 @@ from clima_operator.children._store import (
 
 COMPONENT = "kafka"
 CONTROLLER_PORT = 9093
+#: the listeners: clients and the other brokers on CLIENT, the controller quorum on
+#: CONTROLLER; both require SASL when the users are known (always, in a reconcile)
+CLIENT, CONTROLLER = "CLIENT", "CONTROLLER"
 UID = 1000  # "appuser" of the apache/kafka image, and of Clima's own Kafka image
 DATA_DIR = "/var/lib/kafka/data"
 LOG_DIR = f"{DATA_DIR}/kraft"  # a sub-folder: the volume root has lost+found
@@ -70,11 +75,8 @@ def settings(ctx: Context) -> dict[str, str]:
     return {
         "node.id": "1",
         "process.roles": "broker,controller",
-        "listeners": f"PLAINTEXT://:{KAFKA_PORT},CONTROLLER://:{CONTROLLER_PORT}",
-        "advertised.listeners": f"PLAINTEXT://{advertised}",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-        "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
+        **listeners(ctx),
+        "advertised.listeners": f"{CLIENT}://{advertised}",
         # a static quorum of this one node (Kafka 4 still reads it; the dynamic
         # controller.quorum.bootstrap.servers would need the storage formatted --standalone)
         "controller.quorum.voters": f"1@localhost:{CONTROLLER_PORT}",
@@ -88,6 +90,21 @@ def settings(ctx: Context) -> dict[str, str]:
         "group.initial.rebalance.delay.ms": "0",
         **retention(ctx),
     }
+
+
+def listeners(ctx: Context) -> dict[str, str]:
+    """The two listeners, SASL/PLAIN on both when the users are known."""
+    users = kafka_auth.current(ctx)
+    protocol = kafka_auth.PROTOCOL if users is not None else "PLAINTEXT"
+    found = {
+        "listeners": f"{CLIENT}://:{KAFKA_PORT},{CONTROLLER}://:{CONTROLLER_PORT}",
+        "listener.security.protocol.map": f"{CONTROLLER}:{protocol},{CLIENT}:{protocol}",
+        "controller.listener.names": CONTROLLER,
+        "inter.broker.listener.name": CLIENT,
+    }
+    if users is not None:
+        found.update(kafka_auth.settings(users, (CLIENT, CONTROLLER)))
+    return found
 
 
 def retention(ctx: Context) -> dict[str, str]:
@@ -109,10 +126,7 @@ def cluster_settings(ctx: Context, replicas: int) -> dict[str, str]:
     )
     return {
         "process.roles": "broker,controller",
-        "listeners": f"PLAINTEXT://:{KAFKA_PORT},CONTROLLER://:{CONTROLLER_PORT}",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-        "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
+        **listeners(ctx),
         "controller.quorum.voters": voters,
         "log.dirs": LOG_DIR,
         "default.replication.factor": str(factor),
@@ -132,7 +146,7 @@ def cluster_settings(ctx: Context, replicas: int) -> dict[str, str]:
 def server_properties(ctx: Context) -> str:
     """The broker's ``server.properties``."""
     lines = [f"# Rendered by the Clima operator for {ctx.owner.namespace}/{ctx.owner.name}."]
-    lines += [f"{key}={value}" for key, value in settings(ctx).items()]
+    lines += [f"{key}={kafka_auth.property_value(value)}" for key, value in settings(ctx).items()]
     return "\n".join(lines) + "\n"
 
 
@@ -154,8 +168,16 @@ logger.request.level = WARN
 
 
 def files(ctx: Context) -> dict[str, str]:
-    """The files of the ConfigMap ``<pipeline>-kafka-config``."""
-    return {PROPERTIES: server_properties(ctx), LOGGING: LOG4J2}
+    """The files of the Secret ``<pipeline>-kafka-config``: the broker's, the clients'
+    password and the rotation step (see ``kafka_auth``)."""
+    found = {PROPERTIES: server_properties(ctx), LOGGING: LOG4J2}
+    users = kafka_auth.current(ctx)
+    if users is not None:
+        found[kafka_auth.USERS_FILE] = kafka_auth.recorded(users)
+        found[kafka_auth.CLIENT_PASSWORD] = users.password
+        bootstrap = f"localhost:{KAFKA_PORT}"
+        found[kafka_auth.CLIENT_PROPERTIES] = kafka_auth.client_properties(users, bootstrap)
+    return found
 
 
 ZONE_ENV = "CLIMA_NODE_ZONE"
@@ -167,7 +189,7 @@ OWN_PROPERTIES = "/tmp/server.properties"  # noqa: S108 - in the pod's private e
 
 def own_properties(ctx: Context) -> str:
     """Shell lines that write this pod's copy of the shared file with its own settings."""
-    advertised = f"PLAINTEXT://{pod_host(ctx, '$ordinal')}:{KAFKA_PORT}"
+    advertised = f"{CLIENT}://{pod_host(ctx, '$ordinal')}:{KAFKA_PORT}"
     return (
         f"ordinal=${{{POD_NAME_ENV}##*-}}\n"
         f"cp {CONFIG_DIR}/{PROPERTIES} {OWN_PROPERTIES}\n"
@@ -216,7 +238,8 @@ def container(ctx: Context, variables: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def build(ctx: Context) -> list[Manifest]:
-    """ConfigMap, StatefulSet and headless Service, when the mode uses Kafka and it is managed."""
+    """Config Secret, StatefulSet and headless Service, when the mode uses Kafka and it is
+    managed."""
     if not ctx.spec.uses_kafka or ctx.spec.kafka.type != "managed":
         return []
     variables = [env("KAFKA_HEAP_OPTS", HEAP)]
@@ -226,9 +249,11 @@ def build(ctx: Context) -> list[Manifest]:
     main = container(ctx, variables)
     rendered = files(ctx)
     inputs = {"env": variables, "command": main["command"], "config": rendered}
-    config = config_object(ctx, COMPONENT, "ConfigMap", rendered)
+    # like every store's: no config without the password (a render without the cluster)
+    known = kafka_auth.current(ctx) is not None
+    config = config_object(ctx, COMPONENT, "Secret", rendered) if known else None
     return store_objects(
         ctx, COMPONENT, ctx.spec.kafka.managed, main,
-        inputs=inputs, uid=UID, ports=PORTS, config=config,
+        inputs=inputs, uid=UID, ports=PORTS, config=config, config_kind="Secret",
         replicas=ctx.spec.kafka.managed.replicas,
     )  # fmt: skip

@@ -6,7 +6,7 @@ from typing import Any
 
 from clima import wiring
 from clima_operator.children._clima import Process, clima_deployment
-from clima_operator.children._connections import kafka_bootstrap, rabbitmq_env
+from clima_operator.children._connections import kafka_env, rabbitmq_env
 from clima_operator.children._disk import kafka_disk, rabbit_backlog_bound
 from clima_operator.children._meta import Context, Manifest
 from clima_operator.children._pods import env, grpc_probe, http_probe, port, service
@@ -28,7 +28,7 @@ def environment(ctx: Context) -> list[dict[str, Any]]:
         env("CLIMA_WRITER_MAX_BACKLOG_MESSAGES", str(ctx.spec.writer.max_backlog_messages)),
     ]
     if ctx.spec.uses_kafka:
-        values.append(env(wiring.KAFKA_BROKER_ENV.name, kafka_bootstrap(ctx)))
+        values.extend(kafka_env(ctx))
         values.append(env(wiring.KAFKA_PARTITIONS_ENV.name, str(ctx.spec.kafka.partitions)))
         if ctx.spec.kafka.type == "managed":
             bound = kafka_disk(ctx.spec).backlog_bound

@@ -83,6 +83,21 @@ def deployment_state(ref: ComponentRef, obj: Live) -> ComponentState:
     return ComponentState(ref.condition, True, "Available", message)
 
 
+def deployment_settled(obj: Live) -> bool:
+    """Whether every pod of a Deployment runs its latest template and is available."""
+    generation = int(obj.get("metadata", {}).get("generation") or 0)
+    desired = int((obj.get("spec") or {}).get("replicas", 1))
+    observed, total, updated, available = _counts(
+        obj, "observedGeneration", "replicas", "updatedReplicas", "availableReplicas"
+    )
+    return (
+        observed >= generation
+        and updated >= desired
+        and available >= desired
+        and (total <= updated)
+    )
+
+
 def statefulset_settled(obj: Live) -> bool:
     """Whether every pod of a StatefulSet is ready on the revision its latest change made."""
     generation = int(obj.get("metadata", {}).get("generation") or 0)

@@ -15,6 +15,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from clima.common.retry import RECONNECT_CAP_S
+from clima.wiring import KafkaAccess
 
 logger = logging.getLogger(__name__)
 
@@ -37,18 +38,33 @@ CONNECTION_CONFIG: Config = {
 }
 
 
-def client_config(bootstrap: str) -> Config:
-    """The settings of any client of the cluster at `bootstrap` (admin, consumer, producer)."""
-    return {"bootstrap.servers": bootstrap, **CONNECTION_CONFIG}
+Bootstrap = KafkaAccess | str  # a bare address: a cluster that requires no authentication
 
 
-def durable_producer_config(bootstrap: str) -> Config:
+def client_config(bootstrap: Bootstrap) -> Config:
+    """The settings of any client of the cluster at `bootstrap` (admin, consumer, producer),
+    with SASL/PLAIN when it names a user."""
+    access = KafkaAccess(bootstrap) if isinstance(bootstrap, str) else bootstrap
+    config: Config = {"bootstrap.servers": access.bootstrap, **CONNECTION_CONFIG}
+    if access.username is not None:
+        config.update({
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": "PLAIN",
+            "sasl.username": access.username,
+            "sasl.password": access.password or "",
+        })  # fmt: skip
+    return config
+
+
+def durable_producer_config(bootstrap: Bootstrap) -> Config:
     """A producer whose delivery means every in-sync replica has the message, once: what the
     writer publishes and what the consumers dead-letter."""
     return {**client_config(bootstrap), "acks": "all", "enable.idempotence": True}
 
 
-def ensure_topic(bootstrap: str, topic: str, partitions: int, timeout_s: float = 10.0) -> None:
+def ensure_topic(
+    bootstrap: Bootstrap, topic: str, partitions: int, timeout_s: float = 10.0
+) -> None:
     """Creates the topic if it is missing (replication 1 for a one-node cluster), or raises
     its partitions to `partitions`; a topic with more is left as it is (Kafka cannot remove
     partitions)."""
@@ -89,7 +105,7 @@ def _raise_partitions(
     logger.info("kafka: raised the partitions of %s from %d to %d", topic, have, want)
 
 
-def ensure_topics(bootstrap: str, partitions: Mapping[str, int]) -> None:
+def ensure_topics(bootstrap: Bootstrap, partitions: Mapping[str, int]) -> None:
     """Creates each missing topic with its number of partitions (blocking: run in a thread)."""
     for topic, count in partitions.items():
         ensure_topic(bootstrap, topic, count)
@@ -123,7 +139,7 @@ def kafka_backlog(
     return sum(partition_backlogs(ends, starts, committed).values())
 
 
-def lag_reader(bootstrap: str, group: str) -> Consumer:
+def lag_reader(bootstrap: Bootstrap, group: str) -> Consumer:
     """A client that reads `group`'s committed offsets without ever joining the group (it
     subscribes to nothing, so the members' assignment is untouched)."""
     return Consumer({**client_config(bootstrap), "group.id": group, "enable.auto.commit": False})

@@ -50,7 +50,7 @@ class KafkaSource:
         self._consumer = self._new_consumer()
         self._rejoining_since: float | None = None
         self._unassigned_since: float | None = None  # subscribed or revoked, not assigned
-        self._dead = Producer(durable_producer_config(settings.kafka_broker))
+        self._dead = Producer(durable_producer_config(settings.kafka))
         self.connected = False
         self._query: Consumer | None = None  # drain mode: reads the group's offsets
         self._received = 0  # messages taken so far; drain mode counts new ones as "not quiet"
@@ -66,7 +66,7 @@ class KafkaSource:
         """The group member's librdkafka configuration."""
         settings = self._settings
         return {
-            **client_config(settings.kafka_broker),
+            **client_config(settings.kafka),
             "group.id": settings.kafka_group,
             "statistics.interval.ms": STATS_EVERY_MS,
             "stats_cb": self._on_stats,
@@ -162,7 +162,7 @@ class KafkaSource:
         partitions = {s.kafka_topic: s.kafka_partitions, s.dead_topic: wiring.KAFKA_DEAD_PARTITIONS}
         await retry(
             "kafka: ensure topics",
-            lambda: asyncio.to_thread(ensure_topics, s.kafka_broker, partitions),
+            lambda: asyncio.to_thread(ensure_topics, s.kafka, partitions),
             stop,
         )
 
@@ -294,7 +294,7 @@ class KafkaSource:
     def _lag(self) -> int:
         """The group's lag on the topic, read by an admin client (it never joins the group)."""
         if self._query is None:
-            self._query = lag_reader(self._settings.kafka_broker, self._settings.kafka_group)
+            self._query = lag_reader(self._settings.kafka, self._settings.kafka_group)
         return group_lag(self._query, self._settings.kafka_topic, _QUERY_TIMEOUT_S)
 
 

@@ -40,7 +40,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection
 from prometheus_client import Counter, Gauge
 
 from clima.common.amqp import ERRORS, AmqpLink, queue_depth
-from clima.common.kafka import group_lags, lag_reader
+from clima.common.kafka import Bootstrap, group_lags, lag_reader
 from clima.writer.settings import WriterSettings
 
 logger = logging.getLogger(__name__)
@@ -216,7 +216,7 @@ class KafkaBacklogProbe:
     measurement waits for it: its client is never replaced or closed under it."""
 
     def __init__(
-        self, bootstrap: str, topic: str, group: str, backlog: Backlog, interval_s: float
+        self, bootstrap: Bootstrap, topic: str, group: str, backlog: Backlog, interval_s: float
     ) -> None:
         self._topic = topic
         self._backlog = backlog
@@ -342,7 +342,7 @@ class Probes:
         wanted = set(brokers)
         if "kafka" in wanted:
             self._kafka = KafkaBacklogProbe(
-                settings.kafka_broker,
+                settings.kafka,
                 settings.kafka_topic,
                 settings.kafka_group,
                 self.backlog,

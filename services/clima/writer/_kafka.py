@@ -9,7 +9,12 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from clima.common.kafka import CONNECTION_CONFIG, durable_producer_config, ensure_topic
+from clima.common.kafka import (
+    CONNECTION_CONFIG,
+    Bootstrap,
+    durable_producer_config,
+    ensure_topic,
+)
 from clima.common.retry import retry_blocking
 from clima.writer._leaders import LeaderProbe
 from clima.writer.errors import BrokerUnavailableError
@@ -22,7 +27,7 @@ STALL_S = 30.0
 class KafkaPublisher:
     """Publishes with acks=all; a batch is durable when every message of it is delivered."""
 
-    def __init__(self, bootstrap: str, topic: str, timeout_s: float) -> None:
+    def __init__(self, bootstrap: Bootstrap, topic: str, timeout_s: float) -> None:
         self._topic = topic
         self._timeout_s = timeout_s
         self._loop = asyncio.get_running_loop()
@@ -54,7 +59,7 @@ class KafkaPublisher:
         self._prober = threading.Thread(target=self._watch, name="kafka-probe", daemon=True)
         self._prober.start()
 
-    def start(self, bootstrap: str, partitions: int) -> None:
+    def start(self, bootstrap: Bootstrap, partitions: int) -> None:
         """Makes sure the topic exists, in the background; publishing fails fast until then."""
 
         def attempt() -> bool:

@@ -14,7 +14,7 @@ import threading
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from clima.common.kafka import Config, client_config
+from clima.common.kafka import Bootstrap, Config, client_config
 
 logger = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 2.0
@@ -24,7 +24,7 @@ class LeaderProbe:
     """`probe()`: True when every partition has a leader, False when one has none or the
     topic is missing, None when Kafka did not answer in time."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: Bootstrap, topic: str) -> None:
         self._config: Config = client_config(bootstrap)
         self._topic = topic
         self._client = AdminClient(self._config)

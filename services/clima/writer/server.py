@@ -103,10 +103,8 @@ async def _publishers(settings: WriterSettings) -> dict[str, Publisher]:
     wanted = brokers_of(settings.mode)
     publishers: dict[str, Publisher] = {}
     if KAFKA in wanted:
-        kafka = KafkaPublisher(
-            settings.kafka_broker, settings.kafka_topic, settings.publish_timeout_s
-        )
-        kafka.start(settings.kafka_broker, settings.kafka_partitions)
+        kafka = KafkaPublisher(settings.kafka, settings.kafka_topic, settings.publish_timeout_s)
+        kafka.start(settings.kafka, settings.kafka_partitions)
         publishers[KAFKA] = kafka
     if RABBIT in wanted:
         if not settings.rabbitmq_url:

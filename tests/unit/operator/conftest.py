@@ -21,6 +21,7 @@ PASSWORDS = {
     "rabbitmq-password": "rabbit-pw",
     "valkey-password": "valkey-pw",
     "grafana-admin-password": "grafana-pw",
+    "kafka-password": "kafka-pw",
 }
 
 

@@ -238,6 +238,7 @@ def test_credentials_are_random_and_complete(make_ctx: Build) -> None:
         "grafana-admin-password",
         "checksum-key",
         "rabbitmq-erlang-cookie",
+        "kafka-password",
     )
 
 

@@ -101,7 +101,7 @@ def test_each_pod_writes_its_own_id_name_and_rack(
     lines = own.read_text().splitlines()
     props = dict(line.split("=", 1) for line in lines if "=" in line)
     assert props["node.id"] == "3"
-    assert props["advertised.listeners"] == "PLAINTEXT://demo-kafka-2.demo-kafka.ns.svc:9092"
+    assert props["advertised.listeners"] == "CLIENT://demo-kafka-2.demo-kafka.ns.svc:9092"
     assert props.get("broker.rack") == rack
     assert props["controller.quorum.voters"].startswith("1@demo-kafka-0.")
     assert "set -e" in kafka.command(ctx)[2]

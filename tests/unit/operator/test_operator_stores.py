@@ -46,14 +46,25 @@ def _checksum(ctx: Context, name: str) -> str:
     return checksum
 
 
-def test_kafka_properties_are_rendered_into_a_configmap(make_ctx: Build) -> None:
-    """server.properties: one KRaft node, the pod's stable address, factor-1 internal topics."""
+def test_kafka_properties_are_rendered_into_a_secret(make_ctx: Build) -> None:
+    """server.properties: one KRaft node, the pod's stable address, factor-1 internal topics,
+    SASL/PLAIN on both listeners (it holds the users: a Secret)."""
     objects = _by_name(make_ctx())
-    config = objects[("ConfigMap", "demo-kafka-config")]["data"]
+    secret = objects[("Secret", "demo-kafka-config")]
+    config = {key: _secret_file(secret, key) for key in secret["data"]}
     props = _properties(config["server.properties"])
     assert props["process.roles"] == "broker,controller"
     assert props["node.id"] == "1"
-    assert props["advertised.listeners"] == "PLAINTEXT://demo-kafka-0.demo-kafka.ns.svc:9092"
+    assert props["advertised.listeners"] == "CLIENT://demo-kafka-0.demo-kafka.ns.svc:9092"
+    assert (
+        props["listener.security.protocol.map"] == "CONTROLLER:SASL_PLAINTEXT,CLIENT:SASL_PLAINTEXT"
+    )
+    assert props["sasl.enabled.mechanisms"] == "PLAIN"
+    jaas = props["listener.name.client.plain.sasl.jaas.config"]
+    assert 'username="clima1" password="kafka-pw" user_clima1="kafka-pw";' in jaas
+    assert props["listener.name.controller.plain.sasl.jaas.config"] == jaas
+    assert config["client-password"] == "kafka-pw"
+    assert "security.protocol=SASL_PLAINTEXT" in config["client.properties"]
     assert props["controller.quorum.voters"] == "1@localhost:9093"
     assert props["log.dirs"] == "/var/lib/kafka/data/kraft"
     assert props["offsets.topic.replication.factor"] == "1"
@@ -80,7 +91,7 @@ def test_kafka_starts_with_plain_java_from_the_mounted_config(make_ctx: Build) -
                 v["name"] != "KAFKA_HEAP_OPTS"]  # fmt: skip
     mount = next(m for m in container["volumeMounts"] if m["name"] == "config")
     assert (mount["mountPath"], mount["readOnly"]) == ("/etc/clima/kafka", True)
-    assert _config_volume(kafka) == {"name": "config", "configMap": {"name": "demo-kafka-config"}}
+    assert _config_volume(kafka)["secret"]["secretName"] == "demo-kafka-config"
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert kafka["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 1000
 
@@ -182,7 +193,7 @@ def test_reconcile_renders_the_secrets_with_the_generated_passwords(
                                  ["valkey-password"]).decode()  # fmt: skip
     conf = _secret_file(cluster.child("Secret", "demo-valkey-config"), "valkey.conf")
     assert f'requirepass "{generated}"' in conf
-    assert cluster.child("ConfigMap", "demo-kafka-config")
+    assert cluster.child("Secret", "demo-kafka-config")
     created = events.reasons().count("Created")
     writes = len(cluster.writes)
     reconciler.reconcile("ns", "demo")

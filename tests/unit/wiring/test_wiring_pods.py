@@ -27,6 +27,7 @@ from clima.api.settings import ApiSettings
 from clima.consumers.settings import ConsumerSettings
 from clima.proxy.settings import ProxySettings
 from clima.store import StoreSettings
+from clima.wiring import KafkaAccess
 from clima.writer.settings import WriterSettings
 from clima_operator.children import Context, Owner, credentials, desired
 from clima_operator.spec import RetentionSpec, parse_spec
@@ -91,6 +92,9 @@ class Rendered:
         reconcile read them, a recognisable stand-in for a user's Secret."""
         if name == credentials.secret_name(OWNER):
             return PASSWORDS[key]
+        own = [o for o in self.of("Secret") if o["metadata"]["name"] == name]
+        if own:  # a Secret the operator rendered (a store's config)
+            return base64.b64decode(own[0]["data"][key]).decode()
         return f"pw-of-{name}-{key}"
 
     def files(self, component: str) -> dict[str, str]:
@@ -187,13 +191,20 @@ class Edges:
         return number
 
 
-def _check_kafka(rendered: Rendered, edges: Edges, source: str, bootstrap: str) -> None:
+def _check_kafka(rendered: Rendered, edges: Edges, source: str, access: KafkaAccess) -> None:
+    """The process reaches the managed Kafka's listener as a user every broker accepts, with
+    its password (the external one without a user)."""
     spec = rendered.ctx.spec.kafka
     if spec.type == "external":
-        assert bootstrap == spec.external.address, source
+        assert access.bootstrap == spec.external.address, source
+        assert access.username is None, source
         return
-    number = edges.managed(source, bootstrap, "kafka", "kafka")
-    assert f"PLAINTEXT://:{number}" in rendered.files("kafka")["server.properties"]
+    number = edges.managed(source, access.bootstrap, "kafka", "kafka")
+    properties = rendered.files("kafka")["server.properties"]
+    assert f"CLIENT://:{number}" in properties
+    assert "CLIENT:SASL_PLAINTEXT" in properties
+    jaas = f'user_{access.username}="{access.password}"'
+    assert jaas in properties, source
 
 
 def _check_external(rendered: Rendered, source: str, url: str, external: Any, port: int) -> None:
@@ -271,9 +282,9 @@ def check_pipeline(rendered: Rendered) -> set[tuple[str, ...]]:
         assert valkey_url in (None, store.valkey_url), "the consumers write to different Valkeys"
         valkey_url = store.valkey_url
         if broker == wiring.KAFKA:
-            _check_kafka(rendered, edges, "writer", writer.kafka_broker)
-            _check_kafka(rendered, edges, name, consumer.kafka_broker)
-            shared = ("kafka_broker", "kafka_topic", "kafka_partitions")
+            _check_kafka(rendered, edges, "writer", writer.kafka)
+            _check_kafka(rendered, edges, name, consumer.kafka)
+            shared = ("kafka", "kafka_topic", "kafka_partitions")
         else:
             _check_rabbit(rendered, edges, "writer", writer.rabbitmq_url)
             _check_rabbit(rendered, edges, name, consumer.rabbitmq_url)
