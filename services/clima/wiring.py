@@ -79,6 +79,7 @@ RABBITMQ_PORT = 5672
 VALKEY_SENTINEL_PORT = 26379
 VALKEY_PRIMARY_NAME = "clima"  # the name a replicated Valkey's Sentinels know its primary by
 VALKEY_PORT = 6379
+RABBITMQ_TLS_PORT = 5671  # amqps
 
 # --- what both ends of a broker assume ----------------------------------------------------
 
@@ -119,6 +120,14 @@ KAFKA_BROKER_ENV = Variable("KAFKA_BROKER", ("CLIMA_KAFKA_BROKER",))
 # the SASL/PLAIN user and password of a Kafka that requires them (a managed one does)
 KAFKA_USERNAME_ENV = Variable("KAFKA_USERNAME")
 KAFKA_PASSWORD_ENV = Variable("KAFKA_PASSWORD")
+# an external Kafka's security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), SASL
+# mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) and the PEM CA file its certificate is
+# checked against (unset: the system's)
+KAFKA_SECURITY_PROTOCOL_ENV = Variable("KAFKA_SECURITY_PROTOCOL")
+KAFKA_SASL_MECHANISM_ENV = Variable("KAFKA_SASL_MECHANISM")
+KAFKA_CA_FILE_ENV = Variable("KAFKA_CA_FILE")
+KafkaProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 KAFKA_TOPIC_ENV = Variable("CLIMA_KAFKA_TOPIC")
 # the writer's own name came first; the consumers create the topic too, so both read this
 KAFKA_PARTITIONS_ENV = Variable("CLIMA_KAFKA_PARTITIONS", ("CLIMA_WRITER_KAFKA_PARTITIONS",))
@@ -157,12 +166,16 @@ def quote_password(url: str | None, password: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class KafkaAccess:
-    """How a client reaches Kafka: its bootstrap servers and, when the cluster requires
-    them, the SASL/PLAIN user and password."""
+    """How a client reaches Kafka: its bootstrap servers, the security protocol (by default
+    SASL_PLAINTEXT when a user is named, else PLAINTEXT), the SASL mechanism (PLAIN by
+    default), user and password, and for TLS the PEM CA file (unset: the system's)."""
 
     bootstrap: str
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    protocol: KafkaProtocol | None = None
+    mechanism: KafkaMechanism | None = None
+    ca_file: str | None = None
 
 
 class BrokerSettings(BaseSettings):
@@ -178,6 +191,13 @@ class BrokerSettings(BaseSettings):
     kafka_password: str | None = Field(
         default=None, validation_alias=KAFKA_PASSWORD_ENV.alias(), repr=False
     )
+    kafka_security_protocol: KafkaProtocol | None = Field(
+        default=None, validation_alias=KAFKA_SECURITY_PROTOCOL_ENV.alias()
+    )
+    kafka_sasl_mechanism: KafkaMechanism | None = Field(
+        default=None, validation_alias=KAFKA_SASL_MECHANISM_ENV.alias()
+    )
+    kafka_ca_file: str | None = Field(default=None, validation_alias=KAFKA_CA_FILE_ENV.alias())
     kafka_topic: str = Field(default=KAFKA_TOPIC, validation_alias=KAFKA_TOPIC_ENV.alias())
     kafka_partitions: int = Field(
         default=KAFKA_PARTITIONS,
@@ -208,7 +228,14 @@ class BrokerSettings(BaseSettings):
     @property
     def kafka(self) -> KafkaAccess:
         """How this process reaches Kafka."""
-        return KafkaAccess(self.kafka_broker, self.kafka_username, self.kafka_password)
+        return KafkaAccess(
+            self.kafka_broker,
+            self.kafka_username,
+            self.kafka_password,
+            self.kafka_security_protocol,
+            self.kafka_sasl_mechanism,
+            self.kafka_ca_file,
+        )
 
     @model_validator(mode="after")
     def _encoded_password(self) -> "BrokerSettings":

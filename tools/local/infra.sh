@@ -16,7 +16,8 @@
 # `valkey-cli -p <port> -n 0 …` just works). Generated passwords live in
 # "$CLIMA_STATE_DIR/infra/secrets.env". Ports: CLIMA_KAFKA_PORT (9092),
 # CLIMA_KAFKA_CONTROLLER_PORT (Kafka's + 1), CLIMA_RABBIT_PORT (5672), CLIMA_RABBIT_DIST_PORT
-# (RabbitMQ's + 20000), CLIMA_EPMD_PORT (4369), CLIMA_VALKEY_PORT (6379).
+# (RabbitMQ's + 20000), CLIMA_RABBIT_TLS_PORT (RabbitMQ's - 1), CLIMA_EPMD_PORT (4369),
+# CLIMA_VALKEY_PORT (6379).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,6 +33,8 @@ KAFKA_PORT=${CLIMA_KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${CLIMA_KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}
 RABBIT_PORT=${CLIMA_RABBIT_PORT:-5672}
 RABBIT_DIST_PORT=${CLIMA_RABBIT_DIST_PORT:-$((RABBIT_PORT + 20000))}
+# AMQP over TLS (amqps), one below AMQP, with a certificate of a CA made for this instance
+RABBIT_TLS_PORT=${CLIMA_RABBIT_TLS_PORT:-$((RABBIT_PORT - 1))}
 EPMD_PORT=${CLIMA_EPMD_PORT:-4369}
 VALKEY_PORT=${CLIMA_VALKEY_PORT:-6379}
 RABBIT_BIN=/usr/lib/rabbitmq/bin   # not /usr/sbin: those wrappers switch to the rabbitmq user
@@ -332,13 +335,20 @@ rabbit_launch() {
   local d=$STATE/rabbit pid
   [[ -x $RABBIT_BIN/rabbitmq-server ]] || die "rabbit: not installed, run: $0 install rabbit"
   if pid=$(running_pid rabbit); then say "rabbit: already running (pid $pid)"; return 0; fi
-  ensure_port_free rabbit "$RABBIT_PORT" "$RABBIT_DIST_PORT"
+  ensure_port_free rabbit "$RABBIT_PORT" "$RABBIT_DIST_PORT" "$RABBIT_TLS_PORT"
   mkdir -p "$d/home" "$d/mnesia" "$d/log"
   : >"$d/rabbitmq-env.conf"
   echo '[].' >"$d/enabled_plugins"        # no plugins (no management UI)
+  rabbit_tls_files "$d/tls"
   (umask 077; cat >"$d/rabbitmq.conf" <<EOF
 # Clima local RabbitMQ, loopback only; the first boot creates user clima instead of guest
 listeners.tcp.default = $HOST:$RABBIT_PORT
+listeners.ssl.default = $HOST:$RABBIT_TLS_PORT
+ssl_options.cacertfile = $d/tls/ca.pem
+ssl_options.certfile = $d/tls/server.pem
+ssl_options.keyfile = $d/tls/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
 default_vhost = /
 default_user = $CLIMA_RABBIT_USER
 default_pass = $CLIMA_RABBIT_PASSWORD
@@ -354,6 +364,21 @@ EOF
   say "rabbit: starting RabbitMQ on $HOST:$RABBIT_PORT…"
   rabbit_env "$RABBIT_BIN/rabbitmq-server" -detached >>"$d/log/start.log" 2>&1 \
     || { tail -5 "$d/log/start.log"; die "rabbit: start failed"; }
+}
+
+# A CA and a server certificate for 127.0.0.1 and localhost, made once: what the clients
+# of the TLS listener check the server against (infra.sh config: rabbit-ca).
+rabbit_tls_files() {
+  local dir=$1
+  [[ -s $dir/server.pem && -s $dir/ca.pem ]] && return 0
+  mkdir -p "$dir"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=Clima local CA" \
+    -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+    -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$dir/san.ext"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+    -CAcreateserial -days 3650 -extfile "$dir/san.ext" -out "$dir/server.pem" 2>/dev/null
 }
 
 # User clima with our password and no guest. The first boot does it from rabbitmq.conf; this
@@ -484,6 +509,7 @@ cmd_config() {  # what this instance uses, for scripts and tests: key=value line
   printf '%s=%s\n' state "$STATE" env "$STATE/env" host "$HOST" \
     kafka "$KAFKA_PORT" kafka-controller "$KAFKA_CONTROLLER_PORT" rabbit "$RABBIT_PORT" \
     rabbit-dist "$RABBIT_DIST_PORT" epmd "$EPMD_PORT" valkey "$VALKEY_PORT" \
+    rabbit-tls "$RABBIT_TLS_PORT" rabbit-ca "$STATE/rabbit/tls/ca.pem" \
     kafka-home "$(kafka_home || true)" java "$(java_bin)"
 }
 

@@ -30,6 +30,8 @@ class Process:
     readiness: dict[str, Any]
     replicas: int | None = None
     extra_inputs: dict[str, Any] = field(default_factory=dict)
+    #: (volume, mount) pairs beyond /tmp: the CA bundles of external stores' TLS
+    volumes: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -51,7 +53,7 @@ def container(ctx: Context, process: Process) -> dict[str, Any]:
         "readinessProbe": process.readiness,
         "resources": resources(process.settings.resources),
         "securityContext": container_security(),
-        "volumeMounts": [TMP_MOUNT],
+        "volumeMounts": [TMP_MOUNT, *(mount for _, mount in process.volumes)],
     }
 
 
@@ -63,6 +65,7 @@ def clima_deployment(ctx: Context, process: Process) -> Manifest:
         [container(ctx, process)],
         inputs=process.inputs,
         uid=CLIMA_UID,
+        volumes=[volume for volume, _ in process.volumes],
     )
     return deployment(
         ctx.owner,

@@ -6,7 +6,12 @@ from typing import Any
 
 from clima import wiring
 from clima_operator.children._clima import Process, clima_deployment
-from clima_operator.children._connections import kafka_env, rabbitmq_env, valkey_env
+from clima_operator.children._connections import (
+    kafka_env,
+    rabbitmq_env,
+    tls_volumes,
+    valkey_env,
+)
 from clima_operator.children._meta import Context, Manifest
 from clima_operator.children._pods import env, http_probe, port
 from clima_operator.spec import ConsumerSpec
@@ -38,6 +43,7 @@ def _process(
         # has no broker connection; liveness stays /healthz: a restart would not help
         readiness=http_probe("/readyz", "http", period=5),
         replicas=settings.replicas,
+        volumes=tls_volumes(ctx, ("kafka" if broker == wiring.KAFKA else "rabbitmq", "valkey")),
     )
 
 

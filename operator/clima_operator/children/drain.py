@@ -51,7 +51,7 @@ def build(ctx: Context, broker: str) -> Manifest:
     main["terminationMessagePolicy"] = "FallbackToLogsOnError"
     template = pod_template(
         ctx.owner, consumer.component, [main], inputs={"args": main["args"], "env": main["env"]},
-        uid=CLIMA_UID,
+        uid=CLIMA_UID, volumes=[volume for volume, _ in consumer.volumes],
     )  # fmt: skip
     template["spec"]["restartPolicy"] = "OnFailure"
     return {

@@ -17,6 +17,8 @@ from clima_operator import images
 from clima_operator.children import credentials, valkey
 from clima_operator.children._connections import (
     VALKEY_PASSWORD_ENV,
+    ca_file,
+    tls_volumes,
     valkey_address,
     valkey_password,
     valkey_replicated,
@@ -49,21 +51,30 @@ def datasources(ctx: Context) -> dict[str, str]:
     """The data-source provisioning file; the password is expanded from the environment."""
     host, number = valkey_address(ctx)
     password = f"$__env{{{VALKEY_PASSWORD_ENV}}}"
+    url = f"redis://{host}:{number}"
+    settings: dict[str, Any] = {"client": "standalone"}
+    secure = {"password": password}
+    if valkey_replicated(ctx):  # the primary, wherever the Sentinels say it is now
+        url = valkey.sentinels(ctx)
+        settings = {"client": "sentinel", "sentinelName": valkey.PRIMARY_NAME}
+        secure["sentinelPassword"] = password
+    tls = ctx.spec.valkey.external.tls if ctx.spec.valkey.type == "external" else None
+    if tls is not None and tls.enabled:  # the plugin's TLS, verifying the server
+        settings |= {"tlsAuth": True, "tlsSkipVerify": False}
+        if tls.ca_secret_ref is not None:
+            settings["tlsAuthWithCACert"] = True
+            secure["tlsCACert"] = f"$__file{{{ca_file('valkey')}}}"
     source = {
         "name": "Valkey",
         "uid": DATASOURCE_UID,
         "type": "redis-datasource",
         "access": "proxy",
-        "url": f"redis://{host}:{number}",
+        "url": url,
         "isDefault": True,
         "editable": False,
-        "jsonData": {"client": "standalone"},
-        "secureJsonData": {"password": password},
+        "jsonData": settings,
+        "secureJsonData": secure,
     }
-    if valkey_replicated(ctx):  # the primary, wherever the Sentinels say it is now
-        source["url"] = valkey.sentinels(ctx)
-        source["jsonData"] = {"client": "sentinel", "sentinelName": valkey.PRIMARY_NAME}
-        source["secureJsonData"] = {"password": password, "sentinelPassword": password}
     document = {"apiVersion": 1, "datasources": [source]}
     return {"clima-valkey.yaml": yaml.safe_dump(document, sort_keys=False)}
 
@@ -156,9 +167,10 @@ def grafana_deployment(ctx: Context, inputs: dict[str, Any]) -> Manifest:
         "securityContext": container_security(),
         "volumeMounts": _MOUNTS,
     }
-    template = pod_template(
-        ctx.owner, COMPONENT, [main], inputs=inputs, uid=UID, volumes=_volumes(ctx)
-    )
+    tls = tls_volumes(ctx, ("valkey",))
+    main["volumeMounts"] = [*_MOUNTS, *(mount for _, mount in tls)]
+    volumes = [*_volumes(ctx), *(volume for volume, _ in tls)]
+    template = pod_template(ctx.owner, COMPONENT, [main], inputs=inputs, uid=UID, volumes=volumes)
     return deployment(ctx.owner, COMPONENT, ctx.owner.child(COMPONENT), 1, template)
 
 

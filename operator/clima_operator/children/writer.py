@@ -6,7 +6,7 @@ from typing import Any
 
 from clima import wiring
 from clima_operator.children._clima import Process, clima_deployment
-from clima_operator.children._connections import kafka_env, rabbitmq_env
+from clima_operator.children._connections import kafka_env, rabbitmq_env, tls_volumes
 from clima_operator.children._disk import kafka_disk, rabbit_backlog_bound
 from clima_operator.children._meta import Context, Manifest
 from clima_operator.children._pods import env, grpc_probe, http_probe, port, service
@@ -51,7 +51,13 @@ def process(ctx: Context) -> Process:
         liveness=http_probe("/healthz", "http"),
         readiness=grpc_probe(GRPC_PORT, period=5),
         replicas=ctx.spec.writer.replicas,
+        volumes=tls_volumes(ctx, _stores(ctx)),
     )
+
+
+def _stores(ctx: Context) -> tuple[str, ...]:
+    return tuple(store for used, store in ((ctx.spec.uses_kafka, "kafka"),
+                                           (ctx.spec.uses_rabbit, "rabbitmq")) if used)  # fmt: skip
 
 
 def build(ctx: Context) -> list[Manifest]:

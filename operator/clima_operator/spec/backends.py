@@ -53,6 +53,43 @@ class SecretKeyRef(SpecModel):
     )
 
 
+class CaSecretRef(SpecModel):
+    """A PEM CA bundle in a Secret of the pipeline's namespace."""
+
+    name: DnsName = Field(description="Name of the Secret.")
+    key: Annotated[str, StringConstraints(min_length=1, max_length=253)] = Field(
+        "ca.crt", description="Key inside the Secret that holds the PEM certificates."
+    )
+
+
+class ExternalTls(SpecModel):
+    """TLS to a store the operator does not run."""
+
+    enabled: bool = Field(
+        False,
+        description="Connect over TLS and verify the server's certificate (Kafka SSL or "
+        "SASL_SSL, amqps://, rediss://).",
+    )
+    ca_secret_ref: CaSecretRef | None = Field(
+        None,
+        description="Secret key holding the PEM CA bundle the server's certificate is checked "
+        "against; unset: the certificate authorities the Clima image trusts (enough for a "
+        "managed service whose certificate is publicly trusted).",
+    )
+
+
+class KafkaSasl(SpecModel):
+    """How the writer and the consumers authenticate to an external Kafka."""
+
+    mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism."
+    )
+    username: Annotated[str, StringConstraints(min_length=1, max_length=255)] = Field(
+        description="SASL user."
+    )
+    secret_ref: SecretKeyRef = Field(description="Secret key holding the user's password.")
+
+
 _MANAGED_IMAGE = "Container image of the managed StatefulSet."
 _STORAGE = "Persistent storage of the managed StatefulSet."
 
@@ -145,14 +182,19 @@ class ExternalKafka(SpecModel):
     address: BootstrapServers | None = Field(
         None, description="Bootstrap servers as host:port[,host:port...]."
     )
+    tls: ExternalTls = Field(given(), description="TLS to the brokers.")
+    sasl: KafkaSasl | None = Field(None, description="SASL authentication; unset: none.")
 
 
 class ExternalRabbitmq(SpecModel):
     """A RabbitMQ server the operator does not run."""
 
     address: HostPort | None = Field(
-        None, description=f"host or host:port (port {wiring.RABBITMQ_PORT} if absent)."
+        None,
+        description=f"host or host:port (port {wiring.RABBITMQ_PORT} if absent, "
+        f"{wiring.RABBITMQ_TLS_PORT} with TLS).",
     )
+    tls: ExternalTls = Field(given(), description="TLS to the server (amqps://).")
     username: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(
         "clima", description="User the writer and consumer log in as."
     )
@@ -177,6 +219,7 @@ class ExternalValkey(SpecModel):
     secret_ref: SecretKeyRef | None = Field(
         None, description="Secret key holding the password (URL-safe characters only)."
     )
+    tls: ExternalTls = Field(given(), description="TLS to the server (rediss://).")
 
 
 def _external_rules(path: str, needs_secret: bool) -> dict[str, Any]:

@@ -42,17 +42,21 @@ Bootstrap = KafkaAccess | str  # a bare address: a cluster that requires no auth
 
 
 def client_config(bootstrap: Bootstrap) -> Config:
-    """The settings of any client of the cluster at `bootstrap` (admin, consumer, producer),
-    with SASL/PLAIN when it names a user."""
+    """The settings of any client of the cluster at `bootstrap` (admin, consumer, producer):
+    its security protocol, SASL user and CA file when it names them."""
     access = KafkaAccess(bootstrap) if isinstance(bootstrap, str) else bootstrap
     config: Config = {"bootstrap.servers": access.bootstrap, **CONNECTION_CONFIG}
-    if access.username is not None:
+    protocol = access.protocol or ("SASL_PLAINTEXT" if access.username else "PLAINTEXT")
+    if protocol != "PLAINTEXT":
+        config["security.protocol"] = protocol
+    if protocol.startswith("SASL"):
         config.update({
-            "security.protocol": "SASL_PLAINTEXT",
-            "sasl.mechanism": "PLAIN",
-            "sasl.username": access.username,
+            "sasl.mechanism": access.mechanism or "PLAIN",
+            "sasl.username": access.username or "",
             "sasl.password": access.password or "",
         })  # fmt: skip
+    if protocol.endswith("SSL"):  # "probe": the system's CA files, wherever they are
+        config["ssl.ca.location"] = access.ca_file or "probe"
     return config
 
 

@@ -18,9 +18,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from clima_env_support import resolve
 from pydantic import BaseModel
 from pydantic_settings import BaseSettings
-from wiring_support import LISTENS, SETTINGS, check_reads, resolve
+from wiring_support import LISTENS, SETTINGS, check_reads
 
 from clima import wiring
 from clima.api.settings import ApiSettings

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 from unittest import mock
 
+from clima_env_support import REFERENCE
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
@@ -56,28 +56,9 @@ def start(cls: type[BaseSettings], env: Mapping[str, str]) -> BaseSettings:
         return cls()
 
 
-_REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
-
-
-def resolve(env: Sequence[Mapping[str, Any]], secret: Callable[[str, str], str]) -> dict[str, str]:
-    """A container's `env` as the kubelet hands it over: `secretKeyRef`s read through
-    `secret(name, key)`, `$(VAR)` replaced when VAR is defined earlier in the list (and left
-    as it is otherwise, as Kubernetes does)."""
-    values: dict[str, str] = {}
-    for item in env:
-        if "valueFrom" in item:
-            ref = item["valueFrom"]["secretKeyRef"]
-            values[item["name"]] = secret(ref["name"], ref["key"])
-        else:
-            values[item["name"]] = _REFERENCE.sub(
-                lambda found: values.get(found.group(1), found.group(0)), item["value"]
-            )
-    return values
-
-
 def referenced(env: Sequence[Mapping[str, Any]]) -> set[str]:
     """The variables a container's literal values expand with `$(VAR)`."""
-    return {name for item in env for name in _REFERENCE.findall(item.get("value", ""))}
+    return {name for item in env for name in REFERENCE.findall(item.get("value", ""))}
 
 
 def check_reads(
