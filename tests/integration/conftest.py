@@ -39,6 +39,13 @@ def infra() -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="session")
+def infra_settings(infra: dict[str, str]) -> dict[str, str]:
+    """What ``infra.sh config`` says of the running instance: its ports, Kafka's folder and
+    Java, the RabbitMQ TLS listener's CA."""
+    return infra_config()
+
+
 @pytest.fixture
 def store(infra: dict[str, str]) -> Iterator["valkey.Valkey"]:
     """A client on the tests' Valkey database, emptied before each test."""

@@ -4,14 +4,12 @@ consumers' store keeps, read as the operator reads them, judged at the rate they
 
 import asyncio
 import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from clima_process_support import start_valkey
 
 from clima.contract import Report
 from clima.store import Store, StoreSettings
@@ -23,32 +21,13 @@ PASSWORD = "fit-password"
 LIMIT = "32Mi"  # maxmemory 24 MiB: 16 MiB of base and room for ~60,000 ids
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def bounded_valkey(tmp_path: Path) -> Iterator[int]:
     assert shutil.which("valkey-server"), "valkey-server is installed by tools/local/infra.sh"
-    port = _free_port()
     maxmemory = valkey_children.maxmemory_bytes(LIMIT)
     conf = valkey_children.config_file(Passwords.single(PASSWORD), maxmemory)
-    conf = conf.replace(f"port {valkey_children.VALKEY_PORT}", f"port {port}")
-    conf = conf.replace("bind * -::*", "bind 127.0.0.1")
-    conf = conf.replace(f"dir {valkey_children.DATA_DIR}", f"dir {tmp_path}")
-    (tmp_path / "valkey.conf").write_text(conf)
-    process = subprocess.Popen(["valkey-server", str(tmp_path / "valkey.conf")], cwd=tmp_path,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # fmt: skip
+    process, port = start_valkey(conf, tmp_path)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert process.poll() is None, "valkey-server refused the rendered configuration"
-            time.sleep(0.1)
         yield port
     finally:
         process.kill()

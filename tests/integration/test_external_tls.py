@@ -7,15 +7,16 @@ certificate is verified)."""
 
 import asyncio
 import os
-import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aio_pika
 import pytest
 from clima_env_support import resolve
+from clima_process_support import free_port, wait_listening
 from confluent_kafka import Consumer, Producer
 
 from clima.common.kafka import client_config, durable_producer_config, ensure_topic
@@ -29,23 +30,6 @@ from clima_operator.spec import parse_spec
 
 PASSWORDS = {"valkey-pw": "v@lkey pw", "kafka-pw": "kafka-secret", "rabbit-pw": ""}
 TLS = {"enabled": True, "caSecretRef": {"name": "store-ca"}}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_for(port: int, process: subprocess.Popen[bytes], log: Path, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        assert process.poll() is None, log.read_text()[-3000:]
-        time.sleep(0.3)
-    raise AssertionError(f"nothing listens on {port} after {seconds:.0f}s")
 
 
 def _ca(folder: Path, name: str) -> tuple[Path, Path, Path]:
@@ -66,11 +50,6 @@ def _ca(folder: Path, name: str) -> tuple[Path, Path, Path]:
     return ca, cert, key
 
 
-def _infra_config(infra_sh: Path) -> dict[str, str]:
-    done = subprocess.run([infra_sh, "config"], check=True, capture_output=True, text=True)
-    return dict(line.split("=", 1) for line in done.stdout.splitlines())
-
-
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("tls")
@@ -82,7 +61,7 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def tls_valkey(certs: dict[str, Path]) -> Iterator[int]:
     """A Valkey that answers on TLS only, with a password."""
-    port, log = _free_port(), certs["folder"] / "valkey.log"
+    port, log = free_port(), certs["folder"] / "valkey.log"
     process = subprocess.Popen(
         ["valkey-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
          "--tls-cert-file", str(certs["cert"]), "--tls-key-file", str(certs["key"]),
@@ -92,7 +71,7 @@ def tls_valkey(certs: dict[str, Path]) -> Iterator[int]:
         stdout=log.open("w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        _wait_for(port, process, log, 20)
+        wait_listening(port, process, 20, log)
         yield port
     finally:
         process.kill()
@@ -100,12 +79,12 @@ def tls_valkey(certs: dict[str, Path]) -> Iterator[int]:
 
 
 @pytest.fixture(scope="module")
-def tls_kafka(infra: dict[str, str], infra_sh: Path, certs: dict[str, Path]) -> Iterator[int]:
+def tls_kafka(infra_settings: dict[str, str], certs: dict[str, Path]) -> Iterator[int]:
     """A Kafka whose client listener is SASL_SSL with SCRAM-SHA-512 user ``clima``."""
-    config = _infra_config(infra_sh)
+    config = infra_settings
     folder = certs["folder"] / "kafka"
     folder.mkdir()
-    port, internal, controller = _free_port(), _free_port(), _free_port()
+    port, internal, controller = free_port(), free_port(), free_port()
     keystore = folder / "keystore.pem"
     keystore.write_text(certs["key"].read_text() + certs["cert"].read_text())
     props = folder / "server.properties"
@@ -135,7 +114,7 @@ def tls_kafka(infra: dict[str, str], infra_sh: Path, certs: dict[str, Path]) -> 
     process = subprocess.Popen([*base, "kafka.Kafka", str(props)], stdout=log.open("w"),
                                stderr=subprocess.STDOUT, env=dict(os.environ))  # fmt: skip
     try:
-        _wait_for(port, process, log, 90)
+        wait_listening(port, process, 90, log)
         yield port
     finally:
         process.kill()
@@ -188,10 +167,10 @@ def _spec(valkey_port: int, kafka_port: int, rabbit_port: int, username: str) ->
 
 @pytest.fixture
 def spec(
-    tls_valkey: int, tls_kafka: int, infra: dict[str, str], infra_sh: Path
+    tls_valkey: int, tls_kafka: int, infra: dict[str, str], infra_settings: dict[str, str]
 ) -> tuple[dict[str, object], dict[tuple[str, str], str], Path]:
     """The spec, the Secrets' values and the local RabbitMQ's CA (its TLS listener)."""
-    config = _infra_config(infra_sh)
+    config = infra_settings
     url = infra["RABBITMQ_URL"]
     username, password = url.split("://", 1)[1].split("@", 1)[0].split(":", 1)
     secrets = {(name, "password"): value for name, value in PASSWORDS.items()}
@@ -269,15 +248,19 @@ def test_rabbitmq_over_amqps_with_the_ca_from_the_secret(
     assert settings.rabbitmq_url is not None
     assert settings.rabbitmq_url.startswith("amqps://")
 
+    queue_name = f"clima-tls-{uuid.uuid4().hex[:8]}"
+
     async def declare(url: str) -> int:
+        """Publishes one message to a fresh queue over the URL; the queue's depth after."""
         connection = await asyncio.wait_for(aio_pika.connect(url), 20)
         try:
             channel = await connection.channel()
-            queue = await channel.declare_queue("clima-tls-check", auto_delete=True)
-            await channel.default_exchange.publish(aio_pika.Message(b"x"), "clima-tls-check")
+            queue = await channel.declare_queue(queue_name)
+            await channel.default_exchange.publish(aio_pika.Message(b"x"), queue_name)
             await asyncio.sleep(0.2)
-            declared = await channel.declare_queue("clima-tls-check", passive=True)
-            return int(declared.declaration_result.message_count or 0) + 0 * id(queue)
+            declared = await channel.declare_queue(queue_name, passive=True)
+            await queue.delete(if_unused=False, if_empty=False)
+            return int(declared.declaration_result.message_count or 0)
         finally:
             await connection.close()
 

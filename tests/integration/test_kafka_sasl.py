@@ -6,7 +6,6 @@ offsets nor delete the topic), and Kafka's own tools work from the rendered
 ``client.properties``. The new password has characters the files must escape."""
 
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from clima_process_support import free_port, wait_listening
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 
@@ -27,28 +27,17 @@ NEW = 'n3w "kafka" p@ss \\ ünï = ok'
 USERS = kafka_auth.next_users(NEW, kafka_auth.single(OLD), replicas=3, rolled=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _infra_config(infra_sh: Path) -> dict[str, str]:
-    done = subprocess.run([infra_sh, "config"], check=True, capture_output=True, text=True)
-    return dict(line.split("=", 1) for line in done.stdout.splitlines())
-
-
 @pytest.fixture(scope="module")
 def sasl_kafka(
-    infra: dict[str, str], infra_sh: Path, tmp_path_factory: pytest.TempPathFactory
+    infra_settings: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, Path]]:
     """A one-node Kafka on the operator's rendering (the local one installed the jars); its
     bootstrap address and config dir."""
-    config = _infra_config(infra_sh)
+    config = infra_settings
     home, java = config["kafka-home"], config["java"]
     assert home, "Kafka is installed by tools/local/infra.sh install kafka"
     folder = tmp_path_factory.mktemp("sasl-kafka")
-    port, controller = _free_port(), _free_port()
+    port, controller = free_port(), free_port()
     spec = parse_spec({"mode": "kafka"})
     ctx = Context(Owner("demo", "ns", "uid-sasl"), spec, kafka_users=USERS)
     files = kafka.files(ctx)
@@ -75,13 +64,7 @@ def sasl_kafka(
                                stdout=log, stderr=subprocess.STDOUT,
                                env={**os.environ, "KAFKA_HEAP_OPTS": ""})  # fmt: skip
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert process.poll() is None, (folder / "kafka.log").read_text()[-3000:]
-            time.sleep(0.5)
+        wait_listening(port, process, 90, folder / "kafka.log")
         yield f"127.0.0.1:{port}", folder
     finally:
         process.kill()
@@ -137,10 +120,10 @@ def test_no_password_or_a_wrong_one_reaches_nothing(sasl_kafka: tuple[str, Path]
 
 
 def test_kafkas_own_tools_work_from_the_rendered_client_properties(
-    sasl_kafka: tuple[str, Path], infra_sh: Path
+    sasl_kafka: tuple[str, Path], infra_settings: dict[str, str]
 ) -> None:
     bootstrap, folder = sasl_kafka
-    config = _infra_config(infra_sh)
+    config = infra_settings
     done = subprocess.run(
         [config["java"], "-Xmx256m", "-cp", f"{config['kafka-home']}/libs/*",
          "org.apache.kafka.tools.TopicCommand", "--bootstrap-server", bootstrap,

@@ -4,13 +4,11 @@ with the raw password, connect and apply with it."""
 
 import asyncio
 import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from clima_process_support import start_valkey
 
 from clima.contract import Report
 from clima.store import Store, StoreSettings
@@ -20,33 +18,12 @@ from clima_operator.children import valkey as valkey_children
 NASTY = 'p@ss/w:rd #1 "quoted" back\\slash 100% ünï\nsecond line'
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def nasty_valkey(tmp_path: Path) -> Iterator[int]:
     """A valkey-server on the operator's own valkey.conf, with the password above."""
-    server = shutil.which("valkey-server")
-    assert server is not None, "valkey-server is installed by tools/local/infra.sh"
-    port = _free_port()
-    conf = valkey_children.config_file(Passwords.single(NASTY))
-    conf = conf.replace(f"port {valkey_children.VALKEY_PORT}", f"port {port}")
-    conf = conf.replace("bind * -::*", "bind 127.0.0.1")
-    conf = conf.replace(f"dir {valkey_children.DATA_DIR}", f"dir {tmp_path}")
-    (tmp_path / "valkey.conf").write_text(conf)
-    process = subprocess.Popen([server, str(tmp_path / "valkey.conf")], cwd=tmp_path,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # fmt: skip
+    assert shutil.which("valkey-server"), "valkey-server is installed by tools/local/infra.sh"
+    process, port = start_valkey(valkey_children.config_file(Passwords.single(NASTY)), tmp_path)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert process.poll() is None, "valkey-server refused the rendered configuration"
-            time.sleep(0.1)
         yield port
     finally:
         process.terminate()

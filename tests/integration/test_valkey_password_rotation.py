@@ -7,13 +7,13 @@ password at once, as a single step, leaves the replica unable to reach its prima
 
 import itertools
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from clima_process_support import free_port, wait_listening
 
 from clima_operator.children import Context, Owner, Passwords
 from clima_operator.children import valkey as valkey_children
@@ -21,12 +21,6 @@ from clima_operator.spec import parse_spec
 
 OLD = "old-password"
 NEW = 'n3w p@ss "quoted" \\ 100% ünï\nsecond line'  # any character must survive the ACL line
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _cli(port: int, password: str, *command: str) -> str:
@@ -48,7 +42,7 @@ def start(tmp_path: Path) -> Iterator[Start]:
     processes: list[subprocess.Popen[bytes]] = []
 
     def run(conf: str, *extra: str, sentinel: bool = False) -> int:
-        port = _free_port()
+        port = free_port()
         folder = tmp_path / f"n{port}"
         folder.mkdir()
         conf = conf.replace(f"port {valkey_children.SENTINEL_PORT}\n", f"port {port}\n")
@@ -60,17 +54,11 @@ def start(tmp_path: Path) -> Iterator[Start]:
         args = ["valkey-server", str(folder / "node.conf"), *extra]
         if sentinel:
             args.append("--sentinel")
-        process = subprocess.Popen(args, cwd=folder, stdout=subprocess.DEVNULL,
+        process = subprocess.Popen(args, cwd=folder, stdout=(folder / "log").open("w"),
                                    stderr=subprocess.STDOUT)  # fmt: skip
         processes.append(process)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    return port
-            assert process.poll() is None, f"valkey-server refused its configuration:\n{conf}"
-            time.sleep(0.05)
-        raise AssertionError("valkey-server did not listen within 20 s")
+        wait_listening(port, process, 20)
+        return port
 
     yield run
     for process in processes:  # a primary's shutdown waits for its replicas: no need here
@@ -91,16 +79,20 @@ def _node(steps: Passwords) -> str:
     return valkey_children.config_file(steps, replicated=True)
 
 
-def _replicates(start: Start, primary: Passwords, replica: Passwords) -> bool:
-    """Whether a replica rendered at one step syncs from a primary rendered at another."""
+def _replicates(start: Start, primary: Passwords, replica: Passwords, wait: float = 30) -> bool:
+    """Whether a replica rendered at one step syncs from a primary rendered at another: the
+    replica's link is up and it has the key written on the primary (which may reach it just
+    after the link comes up)."""
     primary_port = start(_node(primary), "--repl-diskless-sync-delay", "0")
     replica_port = start(_node(replica), "--replicaof", "127.0.0.1", str(primary_port))
     assert _cli(primary_port, primary.accepted[-1], "SET", "k", "v") == "OK"
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         info = _cli(replica_port, replica.accepted[-1], "INFO", "replication")
-        if "master_link_status:up" in info:
-            return _cli(replica_port, replica.accepted[-1], "GET", "k") == "v"
+        if "master_link_status:up" in info and (
+            _cli(replica_port, replica.accepted[-1], "GET", "k") == "v"
+        ):
+            return True
         time.sleep(0.1)
     return False
 
@@ -163,7 +155,7 @@ def test_a_sentinel_accepts_both_and_reaches_the_nodes_with_the_one_given(
 def test_the_new_password_at_once_leaves_a_replica_without_its_primary(start: Start) -> None:
     """What a rolling restart did before the steps: the replica that restarts first gives the
     new password to a primary that knows only the old one."""
-    assert not _replicates(start, Passwords.single(OLD), Passwords.single(NEW))
+    assert not _replicates(start, Passwords.single(OLD), Passwords.single(NEW), wait=10)
 
 
 def _sentinel_ctx() -> Context:

@@ -60,13 +60,19 @@ def _username(cluster: Any, name: str) -> str:
     return next(e["value"] for e in container["env"] if e["name"] == "KAFKA_USERNAME")
 
 
-def test_the_clients_move_to_the_new_user_in_the_second_step(cluster: Any, events: Any) -> None:
+def _rotating(cluster: Any, events: Any) -> Reconciler:
+    """A reconciled, ready pipeline whose Kafka password was just edited."""
     cluster.add_pipeline(spec=SPEC)
     reconciler = Reconciler(cluster, events, now=lambda: "2025-01-01T00:00:00Z")
     reconciler.reconcile("ns", "demo")
     cluster.mark_ready()
     secret = cluster.child("Secret", "demo-credentials")
     secret["data"]["kafka-password"] = base64.b64encode(b"rotated").decode()
+    return reconciler
+
+
+def test_the_clients_move_to_the_new_user_in_the_second_step(cluster: Any, events: Any) -> None:
+    reconciler = _rotating(cluster, events)
     seen = []
     for _ in range(3):
         reconciler.reconcile("ns", "demo")
@@ -87,12 +93,7 @@ def test_the_clients_move_to_the_new_user_in_the_second_step(cluster: Any, event
 
 
 def test_a_client_still_rolling_holds_the_next_step(cluster: Any, events: Any) -> None:
-    cluster.add_pipeline(spec=SPEC)
-    reconciler = Reconciler(cluster, events, now=lambda: "2025-01-01T00:00:00Z")
-    reconciler.reconcile("ns", "demo")
-    cluster.mark_ready()
-    secret = cluster.child("Secret", "demo-credentials")
-    secret["data"]["kafka-password"] = base64.b64encode(b"rotated").decode()
+    reconciler = _rotating(cluster, events)
     reconciler.reconcile("ns", "demo")
     cluster.mark_ready()
     reconciler.reconcile("ns", "demo")  # step 2: the writer rolls to the new user
