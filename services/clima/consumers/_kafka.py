@@ -7,7 +7,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicCollection,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient
 
 from clima import wiring
 from clima.common.kafka import (
@@ -39,6 +48,8 @@ _QUERY_TIMEOUT_S = 5.0
 STATS_EVERY_MS = 1_000
 #: messages taken from librdkafka's queue at a time while a batch fills
 TAKE_CHUNK = 20
+#: how often the topic's id is read: a new id means the topic was deleted and created again
+TOPIC_CHECK_S = 10.0
 
 
 class KafkaSource:
@@ -56,6 +67,9 @@ class KafkaSource:
         self._received = 0  # messages taken so far; drain mode counts new ones as "not quiet"
         self._reported = 0
         self._polling_since: float | None = None  # when the poll in progress began
+        self._topic_id: str | None = None  # the topic's id when last read
+        self._rewind = threading.Event()  # read every assigned partition from its start
+        self._admin: AdminClient | None = None
         """True while the group member has a connection to a broker that is up (from
         librdkafka's statistics, every STATS_EVERY_MS, served by the consumer's poll)."""
 
@@ -93,6 +107,7 @@ class KafkaSource:
         await self._ensure_topics(stop)
         self._subscribe()
         fetch: asyncio.Future[list[Any]] | None = None
+        watch = asyncio.create_task(self._watch_topic(stop))
         try:
             while not stop.is_set():
                 messages = await (fetch or asyncio.ensure_future(asyncio.to_thread(self._take)))
@@ -105,6 +120,7 @@ class KafkaSource:
                 fetch = asyncio.ensure_future(asyncio.to_thread(self._take))
                 await self._handle(messages, stop)
         finally:
+            watch.cancel()
             if fetch is not None:
                 await asyncio.wait({fetch})  # not applied, not stored: read again later
             # close() commits the stored offsets and leaves the group; bounded, as a missing
@@ -182,9 +198,57 @@ class KafkaSource:
         since = self._polling_since
         return since is None or time.monotonic() - since < POLL_STALL_S
 
+    async def _watch_topic(self, stop: asyncio.Event) -> None:
+        """Reads the topic's id every TOPIC_CHECK_S. A topic deleted and created again under
+        the same name (by a person: the writer waits until every consumer let go) gets a new
+        id, and librdkafka may go on from the offsets it held in the old one, skipping the
+        first reports of the new one: the assigned partitions are then read again from
+        their start (what was applied already counts once by its id)."""
+        while not stop.is_set():
+            try:
+                now = await asyncio.to_thread(self._read_topic_id)
+            except KafkaException as exc:
+                logger.debug("kafka: cannot read the topic's id (%s)", exc)
+                now = None
+            if now is not None and self._topic_id is not None and now != self._topic_id:
+                logger.warning(
+                    "kafka: topic %s was created again (id %s, was %s); reading it from its "
+                    "start", self._settings.kafka_topic, now, self._topic_id,
+                )  # fmt: skip
+                self._rewind.set()
+            self._topic_id = now or self._topic_id
+            try:
+                await asyncio.wait_for(stop.wait(), TOPIC_CHECK_S)
+            except TimeoutError:
+                continue
+
+    def _read_topic_id(self) -> str | None:
+        if self._admin is None:
+            self._admin = AdminClient(client_config(self._settings.kafka))
+        topic = self._settings.kafka_topic
+        found = self._admin.describe_topics(TopicCollection([topic]), request_timeout=5)
+        try:
+            return str(found[topic].result(10).topic_id)
+        except KafkaException as exc:
+            if exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                return None
+            raise
+
+    def _rewind_assigned(self) -> None:
+        """Reads every assigned partition from its start again (see `_watch_topic`)."""
+        self._rewind.clear()
+        for partition in self._consumer.assignment():
+            partition.offset = OFFSET_BEGINNING
+            try:
+                self._consumer.seek(partition)
+            except KafkaException as exc:  # not fetching yet: it starts from the committed
+                logger.warning("kafka: cannot rewind %s: %s", partition, exc)
+
     def _take(self) -> list[Any]:
         """Waits for one message, then takes whatever else is already fetched, without waiting
         (consume(n, t) would wait for n messages or the whole t)."""
+        if self._rewind.is_set():
+            self._rewind_assigned()
         self._polling_since = time.monotonic()
         try:
             first = self._consumer.poll(0.5)

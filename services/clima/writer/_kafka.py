@@ -22,6 +22,9 @@ from clima.writer.errors import BrokerUnavailableError
 logger = logging.getLogger(__name__)
 CONTENT_TYPE = b"application/x-protobuf; proto=clima.v1.ReportBatch"
 STALL_S = 30.0
+#: a deleted topic is created again after this long: three metadata refreshes of a consumer
+#: (topic.metadata.refresh.interval.ms, 10 s), so every consumer has let go of the old one
+RECREATE_AFTER_S = 30.0
 
 
 class KafkaPublisher:
@@ -52,6 +55,8 @@ class KafkaPublisher:
         self._pending: set[asyncio.Future[None]] = set()
         self._turned = time.monotonic()
         self._leaders = LeaderProbe(bootstrap, topic)
+        self._missing_since: float | None = None
+        self._recreate: Callable[[], None] = lambda: None
         # the poll thread only serves callbacks; metadata probes, which can block past their
         # timeout while no broker is up, run in a thread of their own
         self._poller = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)
@@ -61,6 +66,7 @@ class KafkaPublisher:
 
     def start(self, bootstrap: Bootstrap, partitions: int) -> None:
         """Makes sure the topic exists, in the background; publishing fails fast until then."""
+        self._recreate = lambda: ensure_topic(bootstrap, self._topic, partitions)
 
         def attempt() -> bool:
             ensure_topic(bootstrap, self._topic, partitions)
@@ -125,10 +131,39 @@ class KafkaPublisher:
         return turning and not self._fatal
 
     def _watch(self) -> None:
-        """Every 0.25 s, the leader probe's answer goes to `_check`."""
+        """Every 0.25 s, the leader probe's answer goes to `_check`, and a topic found
+        missing to `_deleted`."""
         while not self._stop.wait(0.25):
             if self._topic_ready.is_set():
-                self._check(self._leaders.probe())
+                led = self._leaders.probe()
+                self._check(led)
+                self._deleted(led is False and self._leaders.missing)
+
+    def _deleted(self, missing: bool) -> None:
+        """Creates the topic again once it has been missing for RECREATE_AFTER_S (someone
+        deleted it, and the reports in it with it). Not at once: a consumer still holding its
+        position in the old topic would resume a new one at that offset and skip what was
+        published there first; by then every consumer has seen the topic go and let go of its
+        partitions, and reads the new one from its start."""
+        if not missing:
+            self._missing_since = None
+            return
+        now = time.monotonic()
+        since = self._missing_since = self._missing_since or now
+        waited = now - since
+        self._problem = (
+            f"topic {self._topic} is missing (deleted?): creating it again "
+            f"{max(0.0, RECREATE_AFTER_S - waited):.0f}s from now"
+        )
+        if waited < RECREATE_AFTER_S:
+            return
+        logger.warning("kafka: topic %s missing for %.0fs; creating it again", self._topic, waited)
+        try:
+            self._recreate()
+        except KafkaException as exc:
+            logger.warning("kafka: cannot create topic %s again: %s", self._topic, exc)
+            return
+        self._missing_since = None
 
     def _check(self, led: bool | None) -> None:
         """While down, is the broker back? While up, has a partition lost its leader, or are

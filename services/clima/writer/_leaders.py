@@ -11,7 +11,7 @@ client, and the next question goes to a new one.
 import logging
 import threading
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from clima.common.kafka import Bootstrap, Config, client_config
@@ -22,19 +22,20 @@ PROBE_TIMEOUT_S = 2.0
 
 class LeaderProbe:
     """`probe()`: True when every partition has a leader, False when one has none or the
-    topic is missing, None when Kafka did not answer in time."""
+    topic is missing (then `missing` is True), None when Kafka did not answer in time."""
 
     def __init__(self, bootstrap: Bootstrap, topic: str) -> None:
         self._config: Config = client_config(bootstrap)
         self._topic = topic
         self._client = AdminClient(self._config)
+        self.missing = False
 
     def probe(self) -> bool | None:
         """Asks once, waiting at most PROBE_TIMEOUT_S."""
         answers: list[bool | None] = []
         client = self._client
         asker = threading.Thread(
-            target=lambda: answers.append(_leads_every_partition(client, self._topic)),
+            target=lambda: answers.append(self._ask(client)),
             name="kafka-leader-probe",
             daemon=True,
         )
@@ -48,13 +49,18 @@ class LeaderProbe:
         self._client = AdminClient(self._config)
         return None
 
-
-def _leads_every_partition(client: AdminClient, topic: str) -> bool | None:
-    try:
-        metadata = client.list_topics(topic, timeout=1.0)
-    except KafkaException:
-        return None
-    found = metadata.topics.get(topic)
-    if found is None or found.error is not None or not found.partitions:
-        return False
-    return all(p.leader >= 0 for p in found.partitions.values())
+    def _ask(self, client: AdminClient) -> bool | None:
+        try:
+            metadata = client.list_topics(self._topic, timeout=1.0)
+        except KafkaException:
+            return None
+        found = metadata.topics.get(self._topic)
+        missing = (
+            found is None
+            or not found.partitions
+            or (found.error is not None and found.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART)
+        )
+        self.missing = bool(missing)
+        if found is None or found.error is not None or not found.partitions:
+            return False
+        return all(p.leader >= 0 for p in found.partitions.values())

@@ -136,7 +136,7 @@ def test_children_carry_the_spec_values(sample: Kubectl) -> None:
     secret = children[("Secret", f"{NAME}-credentials")]["data"]
     passwords = {base64.b64decode(value).decode() for value in secret.values()}
     assert set(secret) == {"rabbitmq-password", "valkey-password", "grafana-admin-password",
-                           "checksum-key", "rabbitmq-erlang-cookie"}  # fmt: skip
+                           "checksum-key", "rabbitmq-erlang-cookie", "kafka-password"}  # fmt: skip
     assert len(passwords) == len(secret)
     assert not passwords & {"admin", "guest", "clima", "password"}
 
