@@ -160,8 +160,9 @@ class KafkaPublisher:
         logger.warning("kafka: topic %s missing for %.0fs; creating it again", self._topic, waited)
         try:
             self._recreate()
-        except KafkaException as exc:
+        except KafkaException as exc:  # tried again RECREATE_AFTER_S from now
             logger.warning("kafka: cannot create topic %s again: %s", self._topic, exc)
+            self._missing_since = now
             return
         self._missing_since = None
 
