@@ -7,7 +7,6 @@ while another pass already waits is dropped, because the waiting pass will see i
 
 from __future__ import annotations
 
-import base64
 import enum
 import logging
 import threading
@@ -18,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from clima.wiring import VALKEY_PORT
-from clima_operator import access, dedupe_fit, drain, kube, rollout
+from clima_operator import access, dedupe_fit, drain, kube, rollout, rotation
 from clima_operator.children import (
     IMAGE_ANNOTATION,
     PIPELINE_LABEL,
@@ -27,20 +26,15 @@ from clima_operator.children import (
     Manifest,
     Owner,
     Passwords,
-    consumers,
     credentials,
-    kafka,
-    kafka_auth,
     kafka_problem,
     kept_volumes,
     refused_change,
     valkey,
-    writer,
 )
 from clima_operator.errors import ClusterError, ConflictError, InvalidSpecError, RejectedError
 from clima_operator.spec import PipelineSpec, parse_spec, validate_name
 from clima_operator.status import Observation, invalid_status, pipeline_status
-from clima_operator.status.readiness import deployment_settled, statefulset_settled
 
 logger = logging.getLogger(__name__)
 
@@ -93,32 +87,6 @@ def owner_of(body: Mapping[str, Any]) -> Owner:
 
 def _key(manifest: Mapping[str, Any]) -> ChildKey:
     return manifest["kind"], manifest["metadata"]["name"]
-
-
-def _settled(
-    live: Mapping[ChildKey, Manifest], owner: Owner, workloads: tuple[tuple[kube.Kind, str], ...]
-) -> bool:
-    """Whether each of the pipeline's `workloads` that exists runs its latest change on every
-    pod, ready."""
-    for kind, component in workloads:
-        obj = live.get((kind.kind, owner.child(component)))
-        if obj is None:
-            continue
-        settled = statefulset_settled if kind is kube.STATEFULSET else deployment_settled
-        if not settled(obj):
-            return False
-    return True
-
-
-def _decoded(secret: Mapping[str, Any]) -> dict[str, str]:
-    """A Secret's values, decoded (those that are text)."""
-    values: dict[str, str] = {}
-    for key, value in (secret.get("data") or {}).items():
-        try:
-            values[key] = base64.b64decode(value).decode()
-        except (ValueError, UnicodeDecodeError):
-            continue
-    return values
 
 
 def _controlled_by(obj: Mapping[str, Any], uid: str) -> bool:
@@ -397,47 +365,20 @@ class Reconciler:
     def _valkey_step(
         self, body: Mapping[str, Any], ctx: Context, live: Mapping[ChildKey, Manifest]
     ) -> Passwords | None:
-        """The managed Valkey's step of a password rotation (``valkey.next_passwords``), from
-        the step its live config Secret records and whether its StatefulSet has rolled onto
-        it; an Event when it advances."""
-        desired = ctx.credentials.get(credentials.VALKEY_PASSWORD)
-        if ctx.spec.valkey.type != "managed" or desired is None:
-            return None
-        files = self._config_files(ctx.owner, valkey.COMPONENT)
-        previous = None if files is None else valkey.recorded_passwords(files)
-        rolled = _settled(live, ctx.owner, ((kube.STATEFULSET, valkey.COMPONENT),))
-        replicas = ctx.spec.valkey.managed.replicas
-        step = valkey.next_passwords(desired, previous, replicas, rolled)
-        if previous is not None and step != previous:
-            self._event(body, "Normal", "ValkeyPasswordRotation", valkey.step_message(step))
+        """The managed Valkey's step of a password rotation; an Event when it advances."""
+        step, advanced = rotation.valkey_step(self.cluster, ctx, live)
+        if advanced is not None:
+            self._event(body, "Normal", "ValkeyPasswordRotation", advanced)
         return step
 
     def _kafka_step(
         self, body: Mapping[str, Any], ctx: Context, live: Mapping[ChildKey, Manifest]
     ) -> KafkaUsers | None:
-        """The managed Kafka's step of a password rotation (``kafka_auth.next_users``): it
-        advances once Kafka and the clients that give its user (the writer, the Kafka
-        consumer) have rolled onto the step before."""
-        desired = ctx.credentials.get(credentials.KAFKA_PASSWORD)
-        if ctx.spec.kafka.type != "managed" or desired is None:
-            return None
-        files = self._config_files(ctx.owner, kafka.COMPONENT)
-        previous = None if files is None else kafka_auth.recorded_users(files)
-        users = ((kube.STATEFULSET, kafka.COMPONENT), (kube.DEPLOYMENT, writer.COMPONENT),
-                 (kube.DEPLOYMENT, consumers.KAFKA_COMPONENT))  # fmt: skip
-        rolled = _settled(live, ctx.owner, users)
-        replicas = ctx.spec.kafka.managed.replicas
-        step = kafka_auth.next_users(desired, previous, replicas, rolled)
-        if previous is not None and step != previous:
-            self._event(body, "Normal", "KafkaPasswordRotation", kafka_auth.step_message(step))
-        return step
-
-    def _config_files(self, owner: Owner, component: str) -> dict[str, str] | None:
-        """The decoded files of a store's live config Secret, when the pipeline owns it."""
-        config = self.cluster.get(kube.SECRET, owner.namespace, owner.child(f"{component}-config"))
-        if config is None or not _controlled_by(config, owner.uid):
-            return None
-        return _decoded(config)
+        """The managed Kafka's step of a password rotation; an Event when it advances."""
+        users, advanced = rotation.kafka_step(self.cluster, ctx, live)
+        if advanced is not None:
+            self._event(body, "Normal", "KafkaPasswordRotation", advanced)
+        return users
 
     def _ensure_credentials(self, body: Mapping[str, Any], owner: Owner) -> dict[str, str]:
         """Create or complete the credentials Secret; its values, decoded."""

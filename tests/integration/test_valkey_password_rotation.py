@@ -1,6 +1,6 @@
 """A rotated password reaches a replicated Valkey without a replica ever losing its
 primary: real valkey-server processes on the operator's rendered configuration, at every
-step of ``valkey.next_passwords`` and with the members split between two adjacent steps (as
+step of ``valkey_rotation.next_passwords`` and with the members split between two adjacent steps (as
 a rolling restart leaves them), keep replicating and accept the clients' password; a
 Sentinel on a two-password step finds the primary and its replica. Rendering the new
 password at once, as a single step, leaves the replica unable to reach its primary."""
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from clima_process_support import free_port, wait_listening
 
-from clima_operator.children import Context, Owner, Passwords
+from clima_operator.children import Context, Owner, Passwords, valkey_rotation
 from clima_operator.children import valkey as valkey_children
 from clima_operator.spec import parse_spec
 
@@ -71,7 +71,7 @@ def _steps() -> list[Passwords]:
     """Every step from OLD to NEW, as the operator walks them once each roll completes."""
     steps = [Passwords.single(OLD)]
     while steps[-1] != Passwords.single(NEW):
-        steps.append(valkey_children.next_passwords(NEW, steps[-1], replicas=3, rolled=True))
+        steps.append(valkey_rotation.next_passwords(NEW, steps[-1], replicas=3, rolled=True))
     return steps
 
 

@@ -92,7 +92,7 @@ class Context:
     spec: PipelineSpec
     dashboards: Mapping[str, str] = field(default_factory=dict)
     credentials: Mapping[str, str] = field(default_factory=dict, repr=False)
-    #: The managed Valkey's step of a password rotation (see ``valkey.next_passwords``);
+    #: The managed Valkey's step of a password rotation (see ``valkey_rotation.next_passwords``);
     #: None renders the credentials Secret's password alone.
     valkey_passwords: Passwords | None = field(default=None, repr=False)
     #: The managed Kafka's step of a password rotation (see ``kafka_auth.next_users``);

@@ -9,8 +9,9 @@ Secret's ``client-password``.
 
 The password is the credentials Secret's ``kafka-password``. Each password gets a user of
 its own (``clima1``, ``clima2``, ...), so a rotation can accept two at once: like Valkey's
-(see ``valkey.next_passwords``) it takes three rolls of Kafka, each once the last completed,
-and the clients move to the new user in the second, when every broker already accepts it.
+(see ``valkey_rotation.next_passwords``) it takes three rolls of Kafka, each once the last
+completed, and the clients move to the new user in the second, when every broker already
+accepts it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Mapping
 
 from clima_operator.children import credentials
 from clima_operator.children._meta import Context, KafkaUsers
-from clima_operator.children.valkey import next_passwords
+from clima_operator.children.valkey_rotation import next_passwords
 
 USER_PREFIX = "clima"
 USERS_FILE = "users.json"  # the config Secret's record of the rotation step
@@ -53,7 +54,7 @@ def current(ctx: Context) -> KafkaUsers | None:
 def next_users(
     desired: str, previous: KafkaUsers | None, replicas: int, rolled: bool
 ) -> KafkaUsers:
-    """The step to render (see ``valkey.next_passwords``), each password keeping its user;
+    """The step to render (see ``valkey_rotation.next_passwords``), each password keeping its user;
     a new password gets the next user."""
     if previous is None:
         return single(desired)

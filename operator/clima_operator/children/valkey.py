@@ -14,23 +14,21 @@ disk waits, not listening, until the Sentinels have promoted a replica that has 
 serving its empty set as the primary would make the replicas drop theirs.
 
 A rotated password (the credentials Secret edited) reaches a replicated Valkey in three
-rolls, one after the other completes (``next_passwords``): every member first accepts the
-old and the new password and still gives the old one, then gives the new one, then accepts
-only the new one. A member that restarted early so always replicates from one that did not
-yet, and the Sentinels never have to choose between replicas that stopped replicating at
-different times (one of them could lack applies a replica had confirmed).
+rolls, one after the other completes (``valkey_rotation.next_passwords``): every member
+first accepts the old and the new password and still gives the old one, then gives the new
+one, then accepts only the new one. A member that restarted early so always replicates from
+one that did not yet, and the Sentinels never have to choose between replicas that stopped
+replicating at different times (one of them could lack applies a replica had confirmed).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from clima import wiring
 from clima.wiring import VALKEY_PORT, VALKEY_SENTINEL_PORT
-from clima_operator.children import credentials
+from clima_operator.children import credentials, valkey_rotation
 from clima_operator.children._meta import Context, Manifest, Owner, Passwords
 from clima_operator.children._pods import (
     TMP_MOUNT,
@@ -308,7 +306,7 @@ def build(ctx: Context) -> list[Manifest]:
     rendered: dict[str, str] = {}
     if passwords is not None:
         rendered[CONFIG_FILE] = config_file(passwords, maxmemory, fsync, replicas > 1)
-        rendered[PASSWORDS_FILE] = recorded(passwords)
+        rendered[valkey_rotation.PASSWORDS_FILE] = valkey_rotation.recorded(passwords)
         if replicas > 1:
             rendered[SENTINEL_FILE] = sentinel_file(ctx, passwords)
     config = config_object(ctx, COMPONENT, "Secret", rendered) if rendered else None
@@ -322,11 +320,6 @@ def build(ctx: Context) -> list[Manifest]:
     )  # fmt: skip
 
 
-PASSWORDS_FILE = "passwords.json"
-"""Key of the config Secret recording the rotation step it was rendered at (read back by
-``recorded_passwords`` on the next pass)."""
-
-
 def _passwords(ctx: Context) -> Passwords | None:
     if ctx.valkey_passwords is not None:
         return ctx.valkey_passwords
@@ -334,57 +327,6 @@ def _passwords(ctx: Context) -> Passwords | None:
     return None if password is None else Passwords.single(password)
 
 
-def recorded(passwords: Passwords) -> str:
-    """The rotation step as the config Secret records it."""
-    return json.dumps({"accepted": list(passwords.accepted), "outgoing": passwords.outgoing})
-
-
-def recorded_passwords(config: Mapping[str, str]) -> Passwords | None:
-    """The step a live config Secret (its files, decoded) was rendered at; None when it
-    records none, or not in a shape this operator wrote."""
-    try:
-        step = json.loads(config[PASSWORDS_FILE])
-        accepted = tuple(str(item) for item in step["accepted"])
-        outgoing = str(step["outgoing"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return Passwords(accepted, outgoing) if accepted and outgoing in accepted else None
-
-
-def next_passwords(
-    desired: str, previous: Passwords | None, replicas: int, rolled: bool
-) -> Passwords:
-    """The rotation step to render: the credentials Secret's password (``desired``) against
-    the step the live config was rendered at (``previous``), advancing one step only once
-    every node runs the previous one (``rolled``). A single node has no peers to keep in
-    step and takes the new password at once."""
-    target = Passwords.single(desired)
-    if previous is None or replicas < 2 or previous == target:
-        return target
-    if not rolled:
-        return previous
-    if desired not in previous.accepted:
-        return Passwords((previous.outgoing, desired), previous.outgoing)
-    if previous.outgoing != desired:
-        return Passwords(previous.accepted, desired)
-    return target
-
-
 def config_name(owner: Owner) -> str:
     """The config Secret's name."""
     return owner.child(f"{COMPONENT}-config")
-
-
-def step_message(step: Passwords) -> str:
-    """What an Event says when a rotation advances to ``step``."""
-    if len(step.accepted) == 1:
-        return "Valkey password rotation, step 3 of 3: the nodes accept only the new password"
-    if step.outgoing == step.accepted[-1]:
-        return (
-            "Valkey password rotation, step 2 of 3: the nodes give one another the new "
-            "password and still accept the old one"
-        )
-    return (
-        "Valkey password rotation, step 1 of 3: the nodes accept the old and the new password "
-        "and roll one at a time; the consumers hold until their node accepts the new one"
-    )

@@ -32,35 +32,38 @@ class LeaderProbe:
 
     def probe(self) -> bool | None:
         """Asks once, waiting at most PROBE_TIMEOUT_S."""
-        answers: list[bool | None] = []
+        answers: list[tuple[bool | None, bool]] = []
         client = self._client
         asker = threading.Thread(
-            target=lambda: answers.append(self._ask(client)),
+            target=lambda: answers.append(_leads_every_partition(client, self._topic)),
             name="kafka-leader-probe",
             daemon=True,
         )
         asker.start()
         asker.join(PROBE_TIMEOUT_S)
         if answers:
-            return answers[0]
+            led, self.missing = answers[0]
+            return led
         logger.warning(
             "kafka: a metadata call did not return in %.0fs; asking a new client", PROBE_TIMEOUT_S
         )
         self._client = AdminClient(self._config)
         return None
 
-    def _ask(self, client: AdminClient) -> bool | None:
-        try:
-            metadata = client.list_topics(self._topic, timeout=1.0)
-        except KafkaException:
-            return None
-        found = metadata.topics.get(self._topic)
-        missing = (
-            found is None
-            or not found.partitions
-            or (found.error is not None and found.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART)
-        )
-        self.missing = bool(missing)
-        if found is None or found.error is not None or not found.partitions:
-            return False
-        return all(p.leader >= 0 for p in found.partitions.values())
+
+def _leads_every_partition(client: AdminClient, topic: str) -> tuple[bool | None, bool]:
+    """Whether every partition has a leader (None: no answer in time), and whether the topic
+    is missing altogether."""
+    try:
+        metadata = client.list_topics(topic, timeout=1.0)
+    except KafkaException:
+        return None, False
+    found = metadata.topics.get(topic)
+    missing = (
+        found is None
+        or not found.partitions
+        or (found.error is not None and found.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART)
+    )
+    if found is None or found.error is not None or not found.partitions:
+        return False, bool(missing)
+    return all(p.leader >= 0 for p in found.partitions.values()), False

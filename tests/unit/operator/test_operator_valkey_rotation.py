@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from clima_operator.children import Passwords, valkey
+from clima_operator.children import Passwords, valkey, valkey_rotation
 from clima_operator.reconciler import Reconciler
 
 REPLICATED = {"mode": "kafka", "valkey": {"managed": {"replicas": 3}}}
@@ -14,17 +14,19 @@ REPLICATED = {"mode": "kafka", "valkey": {"managed": {"replicas": 3}}}
 
 def test_the_steps_from_an_old_password_to_a_new_one() -> None:
     old = Passwords.single("old")
-    first = valkey.next_passwords("new", old, replicas=3, rolled=True)
+    first = valkey_rotation.next_passwords("new", old, replicas=3, rolled=True)
     assert first == Passwords(("old", "new"), "old")
-    second = valkey.next_passwords("new", first, replicas=3, rolled=True)
+    second = valkey_rotation.next_passwords("new", first, replicas=3, rolled=True)
     assert second == Passwords(("old", "new"), "new")
-    assert valkey.next_passwords("new", second, replicas=3, rolled=True) == Passwords.single("new")
+    assert valkey_rotation.next_passwords(
+        "new", second, replicas=3, rolled=True
+    ) == Passwords.single("new")
 
 
 def test_a_step_waits_for_the_roll_of_the_one_before() -> None:
     first = Passwords(("old", "new"), "old")
-    assert valkey.next_passwords("new", first, replicas=3, rolled=False) == first
-    assert valkey.next_passwords("new", Passwords.single("old"), 3, rolled=False) == (
+    assert valkey_rotation.next_passwords("new", first, replicas=3, rolled=False) == first
+    assert valkey_rotation.next_passwords("new", Passwords.single("old"), 3, rolled=False) == (
         Passwords.single("old")
     )
 
@@ -32,25 +34,30 @@ def test_a_step_waits_for_the_roll_of_the_one_before() -> None:
 def test_a_second_rotation_mid_way_keeps_the_password_the_members_give() -> None:
     """Edited again before the first rotation ended: the members still give ``new``."""
     second = Passwords(("old", "new"), "new")
-    assert valkey.next_passwords("newer", second, 3, rolled=True) == (
+    assert valkey_rotation.next_passwords("newer", second, 3, rolled=True) == (
         Passwords(("new", "newer"), "new")
     )
 
 
 def test_a_single_node_or_a_first_render_takes_the_password_at_once() -> None:
-    assert valkey.next_passwords("new", Passwords.single("old"), 1, rolled=False) == (
+    assert valkey_rotation.next_passwords("new", Passwords.single("old"), 1, rolled=False) == (
         Passwords.single("new")
     )
-    assert valkey.next_passwords("new", None, 3, rolled=False) == Passwords.single("new")
+    assert valkey_rotation.next_passwords("new", None, 3, rolled=False) == Passwords.single("new")
 
 
 def test_the_recorded_step_is_read_back_and_a_foreign_one_ignored() -> None:
     step = Passwords(('a "b"', "c\nd"), "c\nd")
-    assert valkey.recorded_passwords({valkey.PASSWORDS_FILE: valkey.recorded(step)}) == step
-    assert valkey.recorded_passwords({}) is None
-    assert valkey.recorded_passwords({valkey.PASSWORDS_FILE: "not json"}) is None
+    assert (
+        valkey_rotation.recorded_passwords(
+            {valkey_rotation.PASSWORDS_FILE: valkey_rotation.recorded(step)}
+        )
+        == step
+    )
+    assert valkey_rotation.recorded_passwords({}) is None
+    assert valkey_rotation.recorded_passwords({valkey_rotation.PASSWORDS_FILE: "not json"}) is None
     odd = '{"accepted": ["a"], "outgoing": "b"}'
-    assert valkey.recorded_passwords({valkey.PASSWORDS_FILE: odd}) is None
+    assert valkey_rotation.recorded_passwords({valkey_rotation.PASSWORDS_FILE: odd}) is None
 
 
 def test_two_accepted_passwords_render_the_default_user_and_the_peers_password(
@@ -83,27 +90,27 @@ def test_the_reconciler_advances_a_step_per_completed_roll(cluster: Any, events:
     reconciler = Reconciler(cluster, events, now=lambda: "2025-01-01T00:00:00Z")
     reconciler.reconcile("ns", "demo")
     cluster.mark_ready()
-    before = _files(cluster)[valkey.PASSWORDS_FILE]
-    old = valkey.recorded_passwords(_files(cluster))
+    before = _files(cluster)[valkey_rotation.PASSWORDS_FILE]
+    old = valkey_rotation.recorded_passwords(_files(cluster))
     assert old is not None
     assert len(old.accepted) == 1
     _rotate(cluster, "rotated")
     seen: list[Passwords | None] = []
     for _ in range(3):
         reconciler.reconcile("ns", "demo")
-        seen.append(valkey.recorded_passwords(_files(cluster)))
+        seen.append(valkey_rotation.recorded_passwords(_files(cluster)))
         reconciler.reconcile("ns", "demo")  # the StatefulSet has not rolled yet: no step
-        assert valkey.recorded_passwords(_files(cluster)) == seen[-1]
+        assert valkey_rotation.recorded_passwords(_files(cluster)) == seen[-1]
         cluster.mark_ready()
     assert seen == [
         Passwords((old.outgoing, "rotated"), old.outgoing),
         Passwords((old.outgoing, "rotated"), "rotated"),
         Passwords.single("rotated"),
     ]
-    assert _files(cluster)[valkey.PASSWORDS_FILE] != before
+    assert _files(cluster)[valkey_rotation.PASSWORDS_FILE] != before
     steps = [m for kind, reason, m in events.posted if reason == "ValkeyPasswordRotation"]
     assert [m.split(":")[0] for m in steps] == [
         f"Valkey password rotation, step {n} of 3" for n in (1, 2, 3)
     ]
     reconciler.reconcile("ns", "demo")
-    assert valkey.recorded_passwords(_files(cluster)) == Passwords.single("rotated")
+    assert valkey_rotation.recorded_passwords(_files(cluster)) == Passwords.single("rotated")

@@ -16,11 +16,11 @@ def test_a_call_that_never_returns_is_abandoned_with_its_client(
     release = threading.Event()
     asked: list[object] = []
 
-    def wedged(client: object, _topic: str) -> bool | None:
+    def wedged(client: object, _topic: str) -> tuple[bool | None, bool]:
         asked.append(client)
         if len(asked) == 1:
             release.wait(10)  # as librdkafka's metadata call did, past its own timeout
-        return True
+        return True, False
 
     monkeypatch.setattr(_leaders, "PROBE_TIMEOUT_S", 0.5)  # room for a busy machine
     monkeypatch.setattr(_leaders, "_leads_every_partition", wedged)
