@@ -192,8 +192,8 @@ def test_default_rbac_is_a_role_in_the_release_namespace(helm: Helm, namespace: 
         ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
         ("", "namespaces"): {"list", "watch"},
     }
-    env = {e["name"]: e["value"] for e in find(objects, "Deployment")["spec"]["template"]["spec"][
-        "containers"][0]["env"]}  # fmt: skip
+    env = {e["name"]: e.get("value") for e in find(objects, "Deployment")["spec"]["template"][
+        "spec"]["containers"][0]["env"]}  # fmt: skip
     assert env["CLIMA_OPERATOR_NAMESPACES"] == namespace
 
 
@@ -213,7 +213,7 @@ def test_watch_namespaces_get_a_role_each(helm: Helm, namespace: str) -> None:
             {"kind": "ServiceAccount", "name": "clima-operator", "namespace": namespace}
         ]
     container = find(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["CLIMA_OPERATOR_NAMESPACES"] == "team-a,team-b"
 
 
@@ -268,7 +268,7 @@ def test_test_pod_and_cleanup_job_run_the_shipped_scripts(helm: Helm, namespace:
     script = (CHART / "files" / "scripts" / "smoke_test.py").read_text()
     assert container["command"][:2] == ["python", "-c"]
     assert container["command"][2].strip() == script.strip()
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["CLIMA_TEST_API_URL"] == f"http://clima-api.{namespace}.svc:80"
     assert env["CLIMA_TEST_METRICS_URL"] == f"http://clima-metrics.{namespace}.svc:9090/metrics"
     job = find(objects, "Job", "clima-cleanup")
