@@ -62,13 +62,14 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def tls_valkey(certs: dict[str, Path]) -> Iterator[int]:
     """A Valkey that answers on TLS only, with a password."""
     port, log = free_port(), certs["folder"] / "valkey.log"
+    output = log.open("w")
     process = subprocess.Popen(
         ["valkey-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
          "--tls-cert-file", str(certs["cert"]), "--tls-key-file", str(certs["key"]),
          "--tls-ca-cert-file", str(certs["ca"]), "--tls-auth-clients", "no",
          "--requirepass", PASSWORDS["valkey-pw"], "--save", "", "--appendonly", "no",
          "--dir", str(certs["folder"])],
-        stdout=log.open("w"), stderr=subprocess.STDOUT,
+        stdout=output, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
         wait_listening(port, process, 20, log)
@@ -76,6 +77,7 @@ def tls_valkey(certs: dict[str, Path]) -> Iterator[int]:
     finally:
         process.kill()
         process.wait(10)
+        output.close()
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +113,8 @@ def tls_kafka(infra_settings: dict[str, str], certs: dict[str, Path]) -> Iterato
                     "tls-kafka-cluster-00", "-c", str(props), "--add-scram", scram],
                    check=True, capture_output=True, timeout=120)  # fmt: skip
     log = folder / "kafka.log"
-    process = subprocess.Popen([*base, "kafka.Kafka", str(props)], stdout=log.open("w"),
+    output = log.open("w")
+    process = subprocess.Popen([*base, "kafka.Kafka", str(props)], stdout=output,
                                stderr=subprocess.STDOUT, env=dict(os.environ))  # fmt: skip
     try:
         wait_listening(port, process, 90, log)
@@ -119,6 +122,7 @@ def tls_kafka(infra_settings: dict[str, str], certs: dict[str, Path]) -> Iterato
     finally:
         process.kill()
         process.wait(30)
+        output.close()
 
 
 def _consumer(spec: dict[str, object], broker: str) -> Process:

@@ -54,7 +54,7 @@ def start(tmp_path: Path) -> Iterator[Start]:
         args = ["valkey-server", str(folder / "node.conf"), *extra]
         if sentinel:
             args.append("--sentinel")
-        process = subprocess.Popen(args, cwd=folder, stdout=(folder / "log").open("w"),
+        process = subprocess.Popen(args, cwd=folder, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.STDOUT)  # fmt: skip
         processes.append(process)
         wait_listening(port, process, 20)

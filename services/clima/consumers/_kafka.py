@@ -40,8 +40,10 @@ SOURCE = "kafka"
 _CLOSE_TIMEOUT_S = 15.0
 REJOIN_TIMEOUT_S = 30.0
 #: a member left without an assignment this long after subscribing or a revoke consumes
-#: nothing, and its readiness says so (a rebalance normally completes within seconds)
-UNASSIGNED_GRACE_S = 10.0
+#: nothing, and its readiness says so: a rebalance completes within seconds, a group whose
+#: Kafka is starting within tens of seconds (a shorter grace made the pipeline read Degraded
+#: while a re-created Kafka came up); a member replaced meanwhile keeps the first time
+UNASSIGNED_GRACE_S = 60.0
 #: a poll waits 0.5 s; one that has not returned after this long is wedged (liveness fails)
 POLL_STALL_S = 120.0
 _QUERY_TIMEOUT_S = 5.0
@@ -135,7 +137,7 @@ class KafkaSource:
 
     def _subscribe(self) -> None:
         self._rejoining_since = None
-        self._unassigned_since = time.monotonic()
+        self._unassigned_since = self._unassigned_since or time.monotonic()
         self._consumer.subscribe(
             [self._settings.kafka_topic],
             on_assign=self._on_assign,
@@ -150,7 +152,8 @@ class KafkaSource:
         logger.info("kafka: assigned %d partition(s)", len(partitions))
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._rejoining_since = self._unassigned_since = time.monotonic()
+        self._rejoining_since = time.monotonic()
+        self._unassigned_since = self._unassigned_since or self._rejoining_since
         logger.info("kafka: %d partition(s) revoked or lost; rejoining", len(partitions))
 
     def _stuck_rejoining(self) -> bool:
@@ -184,7 +187,8 @@ class KafkaSource:
 
     def idle(self) -> str | None:
         """Why this member consumes nothing although connected, or None: the group has not
-        assigned it its share (an empty share counts) for UNASSIGNED_GRACE_S."""
+        assigned it its share (an empty share counts) for UNASSIGNED_GRACE_S since it
+        subscribed or lost its partitions."""
         since = self._unassigned_since
         waited = 0.0 if since is None else time.monotonic() - since
         if waited < UNASSIGNED_GRACE_S:
