@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 import valkey
+from clima_process_support import wait_until
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -23,14 +24,6 @@ RETENTION = 8 * SEGMENT
 BOUND = RETENTION - 2 * SEGMENT  # what the operator gives the writer for this retention
 BATCH = 1000  # the api's largest batch
 TOWN = MUNICIPALITIES[0].name
-
-
-def _wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached in {timeout_s:.0f}s")
-        time.sleep(0.5)
 
 
 def _create_topic(bootstrap: str, topic: str) -> None:
@@ -110,7 +103,7 @@ def test_retention_deletes_unread_reports_without_the_bound(
     accepted, refusals = _fill(pipeline.api_url, 3 * RETENTION)
     assert refusals == []
     topic = names["CLIMA_KAFKA_TOPIC"]
-    _wait_for(
+    wait_until(
         lambda: max(_log_starts(infra["KAFKA_BROKER"], topic)) > 0,
         45,
         f"retention deleting some of the {len(accepted)} unread reports",
@@ -138,7 +131,7 @@ def test_writer_refuses_before_retention_reaches_unapplied_reports(
     time.sleep(25)  # two retention checks
     assert _log_starts(infra["KAFKA_BROKER"], names["CLIMA_KAFKA_TOPIC"]) == [0, 0]
     pipeline.restart("kafka-consumer")
-    _wait_for(
+    wait_until(
         lambda: int(store.hget("clima:stats", "applied") or 0) >= len(accepted),
         120,
         f"{len(accepted)} reports applied",

@@ -7,12 +7,13 @@ reads it from its start instead of from its old offsets. Real api, writer, consu
 Kafka."""
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import valkey
+from clima_process_support import wait_until
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from clima.contract import MUNICIPALITIES
@@ -20,14 +21,6 @@ from clima.local import LocalPipeline, Ports
 
 pytestmark = pytest.mark.integration
 PARTITIONS = 2
-
-
-def _wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached in {timeout_s:.0f}s")
-        time.sleep(0.5)
 
 
 @pytest.fixture
@@ -71,14 +64,14 @@ def test_left_alone_the_writer_creates_the_topic_again_and_nothing_later_is_lost
     pipeline: LocalPipeline, infra: dict[str, str], names: dict[str, str], store: "valkey.Valkey"
 ) -> None:
     before = _send(pipeline.api_url, 300, "left-before")
-    _wait_for(lambda: _applied(store, before) == len(before), 60, "the first reports applied")
+    wait_until(lambda: _applied(store, before) == len(before), 60, "the first reports applied")
     admin = AdminClient({"bootstrap.servers": infra["KAFKA_BROKER"]})
     admin.delete_topics([names["CLIMA_KAFKA_TOPIC"]])[names["CLIMA_KAFKA_TOPIC"]].result(30)
     refused = httpx.post(f"{pipeline.api_url}/clima/batch", timeout=30, json=[
         {"municipality": MUNICIPALITIES[0].name, "temperature": 20.0, "humidity": 50,
          "weather": 1}])  # fmt: skip
     after = _send(pipeline.api_url, 300, "left-after", timeout_s=120)
-    _wait_for(lambda: _applied(store, after) == len(after), 90, "the later reports applied")
+    wait_until(lambda: _applied(store, after) == len(after), 90, "the later reports applied")
     assert refused.status_code in (202, 503), refused.text
     counts = store.hgetall("clima:stats")
     assert int(counts["applied"]) >= len(before) + len(after)
@@ -89,7 +82,7 @@ def test_created_again_at_once_the_consumer_reads_the_new_topic_from_its_start(
 ) -> None:
     topic = names["CLIMA_KAFKA_TOPIC"]
     before = _send(pipeline.api_url, 600, "again-before")
-    _wait_for(lambda: _applied(store, before) == len(before), 60, "the first reports applied")
+    wait_until(lambda: _applied(store, before) == len(before), 60, "the first reports applied")
     admin = AdminClient({"bootstrap.servers": infra["KAFKA_BROKER"]})
     admin.delete_topics([topic])[topic].result(30)
     deadline = time.monotonic() + 30
@@ -101,5 +94,5 @@ def test_created_again_at_once_the_consumer_reads_the_new_topic_from_its_start(
             assert time.monotonic() < deadline, "could not create the topic again"
             time.sleep(0.2)
     after = _send(pipeline.api_url, 3000, "again-after")
-    _wait_for(lambda: _applied(store, after) == len(after), 120,
+    wait_until(lambda: _applied(store, after) == len(after), 120,
               f"the {len(after)} reports accepted into the new topic applied")  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from clima_operator.children import valkey as valkey_children
@@ -54,3 +55,13 @@ def start_valkey(conf: str, folder: Path, *extra: str) -> tuple[subprocess.Popen
         process.kill()
         raise
     return process, port
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Returns once `predicate()` holds, asking every 0.5 s; fails naming `what` after
+    `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not reached in {timeout_s:.0f}s")
+        time.sleep(0.5)
